@@ -1,0 +1,86 @@
+"""The store's interface: what the HTTP layer may ask of the state, and nothing about HTTP.
+
+Every method speaks in the API's own field names (the JSON shapes of openapi.yaml's components), so a
+handler only wraps the result in the `{data, message}` envelope. Timestamps are ISO 8601 strings with
+milliseconds and `Z`; ids are strings. A store knows nothing of tokens, roles or requests.
+
+Keeping this small is what lets a server database (PostgreSQL, MongoDB) replace SQLite later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class AuditLogFilter:
+    """Optional narrowing of an audit-log list; None means "any"."""
+
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # inclusive
+    action: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    total: int
+
+
+@dataclass
+class Dataset:
+    """Everything a store is loaded with; produced by mock_server.datagen from a seed and an anchor time.
+
+    users:      {id, email, name, role}
+    dashboards: DashboardSummary fields without the view figures:
+                {dashboardId, name, description, owner: {userId, email, name}, tags, kpiCount}
+    mappings:   ToolMappingRef {mappingId, tool, name}
+    views:      {_id, dashboardId, userId, viewedAt}
+    audit_logs: AuditLogEntry, vendor field names
+    """
+
+    account: str
+    users: list[dict] = field(default_factory=list)
+    dashboards: list[dict] = field(default_factory=list)
+    mappings: list[dict] = field(default_factory=list)
+    views: list[dict] = field(default_factory=list)
+    audit_logs: list[dict] = field(default_factory=list)
+
+
+class Store(Protocol):
+    def load(self, dataset: Dataset) -> None:
+        """Replace all state with the dataset (used at start-up and by /__admin/reset)."""
+
+    def is_empty(self) -> bool:
+        """True when nothing was loaded yet (a fresh --db file)."""
+
+    def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
+        """DashboardSummary items for the user's viewed dashboards, one per dashboard, newest view of
+        this user first (ties: dashboardId ascending). lastViewedAt is the user's own last view,
+        viewCount the dashboard's total. Views of unknown dashboards are not listed."""
+
+    def most_viewed(self, limit: int) -> list[dict]:
+        """DashboardSummary items ordered by viewCount desc, then lastViewedAt desc, then dashboardId asc.
+        Only known dashboards with at least one view."""
+
+    def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
+        """DashboardStats; an unknown id gives zeros, nulls and 30 zero days ending at `today`."""
+
+    def record_view(self, dashboard_id: str, user: dict, at: datetime) -> dict:
+        """Atomically insert a view event and a `view` audit entry (type dashboard) for `user`
+        ({id, email, name, role}) at `at`, with new ObjectIds (mock_server.ids); return the ViewEvent with
+        the dashboard's new total viewCount (counted inside the same transaction).
+        Safe under concurrent writers in several processes sharing one database file."""
+
+    def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
+                   filters: AuditLogFilter) -> Page:
+        """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching."""
+
+    def audit_log(self, audit_log_id: str) -> dict | None:
+        """One AuditLogEntry by _id (case-insensitive hex), or None."""
+
+    def close(self) -> None:
+        """Release connections."""
