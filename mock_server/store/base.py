@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,12 @@ class Store(Protocol):
         """Replace all state with the dataset (used at start-up and by /__admin/reset)."""
 
     def is_empty(self) -> bool:
-        """True when nothing was loaded yet (a fresh --db file)."""
+        """True when nothing was loaded yet (a fresh --db file). Loading an empty Dataset counts as loaded."""
+
+    def ensure_loaded(self, make_dataset: Callable[[], Dataset]) -> bool:
+        """Load `make_dataset()` only if nothing was loaded yet, atomically: of several processes starting at
+        once on one database file exactly one calls make_dataset and loads; the others wait for it and
+        return False. Returns True if this call loaded."""
 
     def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
         """DashboardSummary items for the user's viewed dashboards, one per dashboard, newest view of
