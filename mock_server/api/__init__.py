@@ -1,0 +1,81 @@
+"""The API's blueprints, routed from openapi.yaml.
+
+Each resource module lists its handlers; a handler's function name is its operationId, and the path and
+method come from the spec, so a route cannot drift from the contract. By the time a handler runs, the
+request was authenticated, authorised and validated (app.py); the handler gets a `Call` with the typed
+parameters and the principal, asks the store, and wraps the result in the `{data, message}` envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from flask import Blueprint, Flask, Response, current_app, g
+
+from ..auth import Principal
+from ..spec import Operation, Spec
+
+Handler = Callable[["Call"], Response]
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """A success body, serialised with orjson (error bodies are built in errors.py only)."""
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler may use: the operation, its validated parameters, the caller, and the app state."""
+
+    op: Operation
+    params: dict[str, Any]
+    principal: Principal
+    state: Any  # app.MockState (not imported: app imports this module)
+
+    @property
+    def store(self):
+        return self.state.store
+
+    def ok(self, data: Any, **extra: Any) -> Response:
+        return json_response({"data": data, "message": self.op.success_message, **extra})
+
+
+def _view(handler: Handler) -> Callable[..., Response]:
+    def view(**_path_args: str) -> Response:  # path args arrive validated in g.params
+        return handler(Call(op=g.operation, params=g.params, principal=g.principal,
+                            state=current_app.extensions["insights_mock"]))
+    view.__name__ = handler.__name__
+    view.__doc__ = handler.__doc__
+    return view
+
+
+def build_blueprint(name: str, spec: Spec, handlers: Iterable[Handler]) -> tuple[Blueprint, dict[str, Operation]]:
+    """A new blueprint (one per app) with a rule per handler; returns it and its endpoint -> operation map."""
+    blueprint = Blueprint(name, __name__)
+    endpoints: dict[str, Operation] = {}
+    for handler in handlers:
+        op = spec.operations.get(handler.__name__)
+        if op is None:
+            raise LookupError(f"handler {handler.__name__} names no operationId of {spec.path}")
+        blueprint.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=_view(handler),
+                               methods=[op.method])
+        endpoints[f"{name}.{op.operation_id}"] = op
+    return blueprint, endpoints
+
+
+def register_api(app: Flask, spec: Spec) -> dict[str, Operation]:
+    """Register every resource blueprint; fail at start-up if an operation of the spec has no handler."""
+    from . import audit_logs, dashboards
+
+    endpoints: dict[str, Operation] = {}
+    for module in (dashboards, audit_logs):
+        blueprint, found = build_blueprint(module.RESOURCE, spec, module.HANDLERS)
+        app.register_blueprint(blueprint)
+        endpoints.update(found)
+    missing = set(spec.operations) - {op.operation_id for op in endpoints.values()}
+    if missing:
+        raise LookupError(f"operations without a handler: {', '.join(sorted(missing))}")
+    return endpoints

@@ -1,0 +1,230 @@
+"""create_app(test_config=None): the Flask app of the mock, and the request pipeline every API call takes.
+
+Pipeline of an API request (before the handler runs):
+  1. request id (echo a sane X-Request-Id or make one), body size limit (413)
+  2. the route was matched at routing time; the endpoint maps to its spec operation (a dict built at start)
+  3. faults: parse Prefer / __code (400 if malformed), wait (Prefer delay or server-wide latency), serve a
+     forced code (before authentication, like Prism), or fail by the server-wide error rate (500)
+  4. authentication (401), then authorisation from the spec's x-required-* (403)
+  5. parameter validation against the spec (400), giving the handler typed parameters
+Auth comes before validation, as most real APIs do: a caller without access learns nothing about inputs.
+
+After every response: in dev/test mode it is validated against the spec. A mismatch is a bug of the mock
+and fails loudly: with TESTING it raises ResponseContractError (the test fails); otherwise it is logged at
+ERROR and the client gets a 500 `response_validation_failed` instead of a body that breaks the contract.
+Then the security headers, X-Request-Id, and one access-log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_cors import CORS
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import access_log
+from .api import json_response, register_api
+from .auth import TokenRegistry, authorize, forced_challenge
+from .config import ConfigError, load_config
+from .datagen import Sizes, generate
+from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
+from .faults import Faults, parse_latency
+from .spec import Operation, Spec, load_spec
+from .store import open_store
+from .store.base import Dataset, Store
+from .validation import RequestValidator, ResponseValidator
+
+EXTENSION = "insights_mock"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_logger = logging.getLogger("insights_mock")
+
+
+class Clock:
+    """The app's notion of now. With an anchor from NOW the clock starts there and runs at real speed,
+    so data, "today" and new views line up with the generated history; otherwise it is real UTC time."""
+
+    def __init__(self, anchor: datetime | None) -> None:
+        self._anchor = anchor
+        self._started = time.monotonic()
+
+    def now(self) -> datetime:
+        if self._anchor is None:
+            return datetime.now(UTC)
+        return self._anchor + timedelta(seconds=time.monotonic() - self._started)
+
+    def today(self) -> date:
+        return self.now().date()
+
+
+@dataclass
+class MockState:
+    """Everything per app (app.extensions["insights_mock"]); nothing of it is module-level."""
+
+    config: dict[str, Any]
+    spec: Spec
+    tokens: TokenRegistry
+    store: Store
+    clock: Clock
+    faults: Faults
+    anchor: datetime
+    sizes: Sizes
+    endpoints: dict[str, Operation]
+    request_validators: dict[str, RequestValidator]
+    response_validator: ResponseValidator | None
+    _reset_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def make_dataset(self) -> Dataset:
+        return generate(seed=self.config["SEED"], anchor=self.anchor, users=self.tokens.users,
+                        account=self.tokens.account, sizes=self.sizes)
+
+    def reset(self) -> None:
+        """Regenerate the data from the seed and anchor; restart the fault RNG."""
+        with self._reset_lock:
+            self.store.load(self.make_dataset())
+            self.faults.reset()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    config = load_config(test_config)
+    app = Flask("mock_server")
+    app.config.update(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    spec = load_spec(config["SPEC_FILE"])
+    tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+    anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        sizes = Sizes(**{key.lower(): config[key] for key in ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS",
+                                                              "AUDIT_LOGS") if config[key] is not None})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    faults = Faults(seed=config["SEED"], latency=parse_latency(config["LATENCY"]),
+                    error_rate=config["ERROR_RATE"])
+
+    register_error_handlers(app)
+    endpoints = register_api(app, spec)
+    from .admin import blueprint as admin_blueprint
+
+    app.register_blueprint(admin_blueprint())
+    app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
+
+    store = open_store(config["DB"])
+    state = MockState(
+        config=config, spec=spec, tokens=tokens, store=store, clock=Clock(config["NOW"]), faults=faults,
+        anchor=anchor, sizes=sizes, endpoints=endpoints,
+        request_validators={op.operation_id: RequestValidator(op, spec) for op in spec.operations.values()},
+        response_validator=ResponseValidator(spec) if config["VALIDATE_RESPONSES"] else None,
+    )
+    app.extensions[EXTENSION] = state
+    store.ensure_loaded(state.make_dataset)
+
+    # Registered before CORS: Flask runs after_request functions in reverse, so ours sees CORS's headers.
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    origins = list(config["CORS_ORIGINS"])
+    CORS(app, origins=origins, methods=["GET", "HEAD", "POST", "OPTIONS"],
+         allow_headers=["Authorization", "Content-Type", "Prefer", "X-Request-Id"],
+         expose_headers=["X-Request-Id", "WWW-Authenticate", "Preference-Applied"],
+         supports_credentials=False, max_age=600, vary_header=True,
+         # No Origin header, no CORS headers; with "*" configured answer "*" rather than echo the origin.
+         always_send=False, send_wildcard=True)
+    return app
+
+
+def mock_state() -> MockState:
+    return current_app.extensions[EXTENSION]
+
+
+def _serve_spec() -> Response:
+    return Response(mock_state().spec.raw, mimetype="application/yaml")
+
+
+def _request_id() -> str:
+    incoming = request.headers.get("X-Request-Id", "")
+    return incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _before_request() -> Response | None:
+    g.started = time.perf_counter()
+    g.request_id = _request_id()
+    state = mock_state()
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    if request.content_length or "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # No operation reads a body; drain it (werkzeug enforces the limit on chunked bodies here) so a
+        # kept-alive connection stays in sync.
+        request.get_data()
+
+    op = state.endpoints.get(request.endpoint or "")
+    if op is None or request.method == "OPTIONS":  # automatic OPTIONS and CORS preflight: no auth
+        return None
+    g.operation = op
+
+    plan = state.faults.plan(request.headers.getlist("Prefer"), request.args, op.documented_codes)
+    g.preference_applied = plan.applied
+    latency_ms, fail = state.faults.draw()
+    state.faults.wait(plan.delay_ms if plan.delay_ms is not None else latency_ms)
+    if plan.code is not None:
+        return _forced(op, plan.code)
+    if fail:
+        raise InternalError(details=[{"message": f"Injected by the server-wide error rate "
+                                                 f"({state.faults.error_rate})"}])
+
+    g.principal = state.tokens.authenticate(request.headers.get("Authorization"), state.clock.now())
+    authorize(g.principal, op)
+    g.params = state.request_validators[op.operation_id].parse(request.view_args or {}, request.args)
+    return None
+
+
+def _forced(op: Operation, code: int) -> Response:
+    """The documented response `code` of the operation, with its example body (Prism's behaviour)."""
+    example = op.responses[code].example
+    if code < 400:
+        return json_response(example, code)
+    body = example if isinstance(example, dict) else {}
+    raise ApiError(body.get("message"), error=body.get("error"), status=code, details=body.get("details"),
+                   headers=forced_challenge(op, code))
+
+
+def _after_request(response: Response) -> Response:
+    state = mock_state()
+    op = g.get("operation")
+    if state.response_validator is not None and request.method != "OPTIONS":
+        problems = state.response_validator.problems(op, response.status_code, response.mimetype,
+                                                     response.headers, response.get_data())
+        if problems:
+            response = _contract_violation(op, response.status_code, problems)
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Request-Id"] = g.get("request_id") or _request_id()
+    if op is not None:
+        headers["Cache-Control"] = "no-store"
+        if g.get("preference_applied"):
+            headers["Preference-Applied"] = g.preference_applied
+    principal = g.get("principal")
+    access_log.log_request(
+        method=request.method, path=request.path, status=response.status_code,
+        duration_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+        operation_id=op.operation_id if op is not None else None,
+        user_id=principal.user_id if principal is not None else None, request_id=g.get("request_id"))
+    return response
+
+
+def _contract_violation(op: Operation | None, status: int, problems: list[str]) -> Response:
+    where = op.operation_id if op is not None else f"{request.method} {request.path}"
+    message = f"response {status} of {where} does not match openapi.yaml: " + "; ".join(problems)
+    if current_app.testing:
+        raise ResponseContractError(message)
+    _logger.error(message)
+    return error_response(500, "response_validation_failed",
+                          "Internal server error - The mock built a response that does not match its spec",
+                          details=[{"message": p} for p in problems])

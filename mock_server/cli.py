@@ -1,0 +1,132 @@
+"""`insights-mock serve`: every flag mirrors a MOCK_* environment variable, and a given flag wins.
+
+    insights-mock serve                              werkzeug, threaded, in-memory data, 127.0.0.1:4010
+    insights-mock serve --workers 4 --db mock.db     gunicorn with 4 worker processes sharing one SQLite file
+    insights-mock serve --latency 50-300 --error-rate 0.05 --seed 7 --now 2026-11-25T12:00:00Z
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import access_log
+from .auth import TokenRegistry, TokenFileError
+from .config import ConfigError, load_config
+from .faults import parse_latency
+from .spec import SpecError, load_spec
+
+# flag -> config key (the env var is MOCK_<key>)
+_FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("--host", "HOST", {}, "address to bind (default 127.0.0.1; anything else locks /__admin)"),
+    ("--port", "PORT", {"type": int}, "port (default 4010)"),
+    ("--seed", "SEED", {"type": int}, "seed of the generated data and of the fault RNG (default 42)"),
+    ("--now", "NOW", {}, "anchor instant of the data, ISO 8601 (default: start of today, UTC)"),
+    ("--db", "DB", {}, "SQLite file shared by workers (default: in memory)"),
+    ("--users", "USERS", {"type": int}, "generated users"),
+    ("--dashboards", "DASHBOARDS", {"type": int}, "generated dashboards"),
+    ("--mappings", "MAPPINGS", {"type": int}, "generated tool mappings"),
+    ("--views", "VIEWS", {"type": int}, "generated view events"),
+    ("--audit-logs", "AUDIT_LOGS", {"type": int}, "generated audit log entries"),
+    ("--latency", "LATENCY", {}, "added latency per API request in ms: 100 or 50-300"),
+    ("--error-rate", "ERROR_RATE", {"type": float}, "share of API requests answered with the documented 500"),
+    ("--workers", "WORKERS", {"type": int}, "1: werkzeug (threaded); N>1: gunicorn with N processes"),
+    ("--cors-origins", "CORS_ORIGINS", {}, "comma-separated browser origins allowed (default: local dev ports)"),
+    ("--tokens-file", "TOKENS_FILE", {}, "tokens fixture (default fixtures/tokens.yaml)"),
+    ("--spec-file", "SPEC_FILE", {}, "OpenAPI document (default openapi.yaml)"),
+    ("--max-content-length", "MAX_CONTENT_LENGTH", {"type": int}, "largest request body in bytes (413 above)"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="insights-mock",
+                                     description="Spec-first mock of the Insights Audit Logs API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the mock",
+                                description="Serve the mock. Every option also reads MOCK_<NAME> from the "
+                                            "environment (e.g. MOCK_ERROR_RATE); an option given here wins.")
+    for flag, key, kwargs, text in _FLAGS:
+        serve.add_argument(flag, dest=key, default=None, help=f"{text} [env MOCK_{key}]", **kwargs)
+    serve.add_argument("--validate-responses", dest="VALIDATE_RESPONSES", default=None,
+                       action=argparse.BooleanOptionalAction,
+                       help="validate every response against the spec (default on; off for benchmarks) "
+                            "[env MOCK_VALIDATE_RESPONSES]")
+    # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {key: value for key, value in vars(args).items() if key.isupper() and value is not None}
+    try:
+        config = load_config(overrides)
+        parse_latency(config["LATENCY"])
+        spec = load_spec(config["SPEC_FILE"])
+        tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+    except (ConfigError, SpecError, TokenFileError) as exc:
+        print(f"insights-mock: {exc}", file=sys.stderr)
+        return 2
+
+    temp_db = None
+    if config["WORKERS"] > 1 and config["DB"] is None:
+        fd, temp_db = tempfile.mkstemp(prefix="insights-mock-", suffix=".db")
+        os.close(fd)
+        overrides["DB"] = config["DB"] = temp_db
+        print(f"--workers {config['WORKERS']} needs a shared --db file; using {temp_db} (deleted at exit)",
+              file=sys.stderr)
+
+    access_log.configure()
+    print(banner(config, spec, tokens), flush=True)
+    master = os.getpid()
+    try:
+        from .serving import run_gunicorn, run_werkzeug
+
+        if config["WORKERS"] > 1:
+            run_gunicorn(overrides, config["HOST"], config["PORT"], config["WORKERS"])
+        else:
+            run_werkzeug(overrides, config["HOST"], config["PORT"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # gunicorn workers unwind through here too after the fork: only the master cleans up.
+        if temp_db is not None and os.getpid() == master:
+            for suffix in ("", "-wal", "-shm"):
+                Path(temp_db + suffix).unlink(missing_ok=True)
+    return 0
+
+
+def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
+    host = config["HOST"]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{config['PORT']}"
+    workers = config["WORKERS"]
+    lines = [
+        f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "
+        f"seed {config['SEED']}, data {'in ' + config['DB'] if config['DB'] else 'in memory'})",
+        f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
+        "  tokens (Authorization: Bearer <token>):",
+    ]
+    ops = list(spec.operations.values())
+    for token, principal in tokens.entries():
+        allowed = [op for op in ops if principal.scopes & op.required_scopes and principal.role in op.required_roles]
+        if principal.expires is not None:
+            what = f"expires {principal.expires.isoformat()}"
+        elif len(allowed) == len(ops):
+            what = "every operation"
+        elif not allowed:
+            what = "no operation (403)"
+        else:
+            what = ", ".join(op.operation_id for op in allowed)
+        lines.append(f"    {token:<30} {principal.role:<21} {' '.join(sorted(principal.scopes)):<15} {what}")
+    lines.append(f"  try:   curl -H 'Authorization: Bearer {tokens.tokens[0]}' "
+                 f"{url}{spec.operations['getMostViewedDashboards'].path}" if tokens.tokens and
+                 "getMostViewedDashboards" in spec.operations else "")
+    return "\n".join(line for line in lines if line)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

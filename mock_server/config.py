@@ -1,0 +1,152 @@
+"""Configuration in three layers: defaults -> MOCK_* environment variables -> the test_config dict
+(which is also how the CLI passes its flags, so a flag wins over the environment).
+
+Values from any layer may be strings (as environment variables are) or already typed; each key has one
+coercion, so "0.05" and 0.05 mean the same. Bad values raise ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "MOCK_"
+
+# Local dev servers of the usual frontend tool chains (CRA/Next, Vite, Angular, Vue CLI/webpack).
+DEFAULT_CORS_ORIGINS = tuple(
+    f"http://{host}:{port}" for port in (3000, 5173, 4200, 8080) for host in ("localhost", "127.0.0.1")
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key and the value."""
+
+
+def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str, Any], int]:
+    def coerce(key: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be an integer, not {value!r}")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, not {value!r}") from None
+        if minimum is not None and number < minimum or maximum is not None and number > maximum:
+            raise ConfigError(f"{key} must be between {minimum} and {maximum}, not {number}")
+        return number
+    return coerce
+
+
+def _optional_size(key: str, value: Any) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    return _int(0, 10_000_000)(key, value)
+
+
+def _rate(key: str, value: Any) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number between 0 and 1, not {value!r}") from None
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"{key} must be between 0 and 1, not {rate}")
+    return rate
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false, not {value!r}")
+
+
+def _optional_str(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _str(key: str, value: Any) -> str:
+    text = _optional_str(key, value)
+    if text is None:
+        raise ConfigError(f"{key} must not be empty")
+    return text
+
+
+def _origins(key: str, value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}: {origin!r} is not an origin like http://localhost:3000 (or *)")
+    return origins
+
+
+def _now(key: str, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"{key} must be an ISO 8601 instant like 2026-11-25T12:00:00Z, not {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# key -> (coercion, default). Paths default to the repository's files.
+KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
+    "SEED": (_int(), 42),
+    "NOW": (_now, None),
+    "DB": (_optional_str, None),
+    "USERS": (_optional_size, None),  # None: the data generator's default size
+    "DASHBOARDS": (_optional_size, None),
+    "MAPPINGS": (_optional_size, None),
+    "VIEWS": (_optional_size, None),
+    "AUDIT_LOGS": (_optional_size, None),
+    "LATENCY": (_optional_str, None),
+    "ERROR_RATE": (_rate, 0.0),
+    "TOKENS_FILE": (_str, str(REPO_ROOT / "fixtures" / "tokens.yaml")),
+    "SPEC_FILE": (_str, str(REPO_ROOT / "openapi.yaml")),
+    "VALIDATE_RESPONSES": (_bool, True),
+    "CORS_ORIGINS": (_origins, DEFAULT_CORS_ORIGINS),
+    "HOST": (_str, "127.0.0.1"),
+    "PORT": (_int(0, 65535), 4010),
+    "WORKERS": (_int(1, 64), 1),
+    "ADMIN_TOKEN": (_optional_str, None),
+    "MAX_CONTENT_LENGTH": (_int(1, 1 << 30), 64 * 1024),
+}
+SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
+
+
+def load_config(test_config: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The merged, coerced configuration. Keys of test_config that are not ours (TESTING, ...) pass
+    through untouched for Flask."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {key: default for key, (_, default) in KEYS.items()}
+    for key in KEYS:
+        if ENV_PREFIX + key in environ:
+            raw[key] = environ[ENV_PREFIX + key]
+    extra: dict[str, Any] = {}
+    for key, value in (test_config or {}).items():
+        if key in KEYS:
+            raw[key] = value
+        else:
+            extra[key] = value
+    config = {key: KEYS[key][0](key, value) for key, value in raw.items()}
+    config.update(extra)
+    return config

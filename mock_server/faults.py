@@ -1,0 +1,161 @@
+"""Forced responses, delays and server-wide latency/error rate.
+
+Per request (Prism-compatible where Prism has a syntax):
+  Prefer: code=500             answer the operation's documented 500 (its example body)
+  ?__code=403                  the same from the query string (wins over Prefer); never validated as a
+                               parameter of the operation
+  Prefer: delay=250            wait 250 ms first (capped at MAX_DELAY_MS); replaces the server-wide latency
+  Prefer: code=500, delay=100  both; several Prefer headers combine, the first mention of a key wins
+                               (RFC 7240); preferences we do not know (return=minimal, ...) are ignored
+Server-wide: LATENCY "50-300" (uniform, ms) or "100"; ERROR_RATE 0.05 (that share of API requests answer
+the documented 500). Both draw from one RNG seeded with SEED, behind a lock, so a sequence of requests
+gets the same delays and failures on every run with the same seed.
+
+A forced code is served before authentication (a frontend can show its error screens without a token),
+after the delay. The response header `Preference-Applied` says what was applied.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .config import ConfigError
+from .errors import BadRequest
+
+MAX_DELAY_MS = 10_000
+_PREFERENCE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*))?\s*')
+_CODE = re.compile(r"[1-5][0-9]{2}")
+_MS = re.compile(r"[0-9]{1,9}")
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    code: int | None = None
+    code_source: str | None = None  # "query" or "header", for the error message
+    delay_ms: int | None = None  # requested via Prefer; None = use server-wide latency
+
+    @property
+    def applied(self) -> str | None:
+        parts = []
+        if self.code is not None:
+            parts.append(f"code={self.code}")
+        if self.delay_ms is not None:
+            parts.append(f"delay={self.delay_ms}")
+        return ", ".join(parts) or None
+
+
+def parse_latency(text: str | None) -> tuple[int, int] | None:
+    """"50-300" -> (50, 300); "100" -> (100, 100); None/""/"0" -> None."""
+    if text is None or str(text).strip() in ("", "0"):
+        return None
+    match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", str(text))
+    if match is None:
+        raise ConfigError(f"latency must be milliseconds like 100 or a range like 50-300, not {text!r}")
+    low = int(match.group(1))
+    high = int(match.group(2)) if match.group(2) is not None else low
+    if low > high:
+        raise ConfigError(f"latency range {text!r} is backwards")
+    if high > MAX_DELAY_MS:
+        raise ConfigError(f"latency is capped at {MAX_DELAY_MS} ms")
+    return low, high
+
+
+def parse_prefer(values: list[str]) -> dict[str, str]:
+    """RFC 7240 preferences of one or more Prefer headers, names lower-cased, first mention wins.
+    Parameters after ';' are ignored (none of ours take any)."""
+    found: dict[str, str] = {}
+    for header in values:
+        for item in _split(header):
+            if not item.strip():
+                continue
+            head = item.split(";", 1)[0]
+            match = _PREFERENCE.fullmatch(head)
+            if match is None:
+                raise _bad("header", "Prefer", f"cannot parse the preference {head.strip()!r}")
+            name, value = match.group(1).lower(), match.group(2) or ""
+            if value.startswith('"'):
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            found.setdefault(name, value)
+    return found
+
+
+def _split(header: str) -> list[str]:
+    """Split on commas outside quoted strings."""
+    return re.findall(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+', header)
+
+
+def _bad(location: str, name: str, message: str) -> BadRequest:
+    return BadRequest("Bad Request - Invalid fault injection request",
+                      details=[{"location": location, "name": name, "message": message}])
+
+
+class Faults:
+    """Per-app fault state: the seeded RNG, the latency range, the error rate and the sleep function
+    (tests swap `sleep` to observe delays without waiting)."""
+
+    def __init__(self, *, seed: int, latency: tuple[int, int] | None, error_rate: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not 0.0 <= error_rate <= 1.0:
+            raise ConfigError(f"error rate must be between 0 and 1, not {error_rate}")
+        self.seed = seed
+        self.latency = latency
+        self.error_rate = error_rate
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._rng = random.Random(self.seed)
+
+    def plan(self, prefer_headers: list[str], query, documented: tuple[int, ...]) -> FaultPlan:
+        """Read Prefer and __code; raise BadRequest for malformed values or undocumented codes."""
+        prefs = parse_prefer(prefer_headers)
+        code, source = None, None
+        if "code" in prefs:
+            code, source = self._code(prefs["code"], "header", "Prefer", documented), "header"
+        codes = query.getlist("__code")
+        if codes:
+            if len(codes) > 1:
+                raise _bad("query", "__code", "give __code once")
+            code, source = self._code(codes[0], "query", "__code", documented), "query"
+        delay = None
+        if "delay" in prefs:
+            raw = prefs["delay"].strip()
+            if not _MS.fullmatch(raw):
+                raise _bad("header", "Prefer",
+                           f"delay must be a whole number of milliseconds (0 to {MAX_DELAY_MS}), not {raw!r}")
+            delay = min(int(raw), MAX_DELAY_MS)
+        return FaultPlan(code=code, code_source=source, delay_ms=delay)
+
+    @staticmethod
+    def _code(raw: str, location: str, name: str, documented: tuple[int, ...]) -> int:
+        listed = ", ".join(map(str, documented))
+        raw = raw.strip()
+        if not _CODE.fullmatch(raw):
+            raise _bad(location, name, f"code must be an HTTP status code, one of {listed}; not {raw!r}")
+        code = int(raw)
+        if code not in documented:
+            raise _bad(location, name, f"code {code} is not documented for this operation; documented: {listed}")
+        return code
+
+    def draw(self) -> tuple[float, bool]:
+        """The server-wide latency (ms) and whether to fail, for one API request. Both values are drawn for
+        every request, used or not, so the sequence only depends on the number of requests."""
+        with self._lock:
+            latency_u = self._rng.random()
+            fail_u = self._rng.random()
+        latency = 0.0
+        if self.latency is not None:
+            low, high = self.latency
+            latency = low + (high - low) * latency_u
+        return latency, fail_u < self.error_rate
+
+    def wait(self, ms: float) -> None:
+        if ms > 0:
+            self.sleep(ms / 1000.0)

@@ -1,0 +1,73 @@
+"""Serving the app: werkzeug (one process, threaded) or gunicorn (N worker processes on one --db file).
+
+Neither server announces its version: werkzeug's handler says "insights-mock", gunicorn's Server header
+is its bare name. Request logging is ours (access_log), so both servers' own access logs stay off.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, run_simple
+
+from .app import create_app
+
+
+class _Handler(WSGIRequestHandler):
+    def version_string(self) -> str:
+        return "insights-mock"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # one structured line per request comes from access_log instead
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host.strip('[]')}]:{port}" if ":" in host.strip("[]") else f"{host}:{port}"
+
+
+def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
+    app = create_app(overrides)
+    # werkzeug logs its start-up banner at INFO; keep its warnings and errors, drop the chatter.
+    werkzeug_logger = logging.getLogger("werkzeug")
+    werkzeug_logger.setLevel(logging.WARNING)
+    if not werkzeug_logger.handlers:
+        werkzeug_logger.addHandler(logging.StreamHandler())
+    run_simple(host.strip("[]"), port, app, threaded=True, request_handler=_Handler, use_reloader=False)
+
+
+def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
+    """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
+    The data is loaded once before that, in this process, so workers start on a ready database."""
+    from gunicorn.app.base import BaseApplication
+
+    primer = create_app(overrides)  # also fails fast, before forking, on a bad configuration
+    primer.extensions["insights_mock"].store.close()
+    del primer
+
+    options = {
+        "bind": bind_address(host, port),
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,  # a Prefer delay must not stall every other request of a worker
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "preload_app": False,
+        "timeout": 60,
+        "graceful_timeout": 5,
+        "keepalive": 5,
+        "proc_name": "insights-mock",
+        "control_socket_disable": True,  # gunicorn 27 would otherwise share ~/.gunicorn/gunicorn.ctl
+    }
+
+    class MockApplication(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            return create_app(overrides)
+
+    MockApplication().run()
