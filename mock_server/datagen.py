@@ -316,7 +316,7 @@ class _Generator:
             return [], [], []
         ranks = list(range(n_dash))
         rng.shuffle(ranks)  # ranks[i]: popularity rank of dashboard i
-        never_viewed = n_dash // 12 if n_dash >= 4 else 0
+        never_viewed = max(1, n_dash // 12) if n_dash >= 4 else 0
         popularity = [1.0 / (r + 1) ** 1.1 for r in ranks]
         view_weight = [0.0 if r >= n_dash - never_viewed else p for r, p in zip(ranks, popularity)]
         viewable = [i for i in range(n_dash) if view_weight[i] > 0]

@@ -1,0 +1,557 @@
+"""The SQLite store: one in-memory database per store, or a WAL file shared by processes.
+
+Why it is shaped like this:
+- Reads must cost the same at 6 000 and at 1 000 000 views. So the figures the API shows are aggregates
+  kept up to date by each write, in the same transaction as the event itself: per dashboard (total, unique
+  viewers, first/last view), per (user, dashboard) (the user's last view), per (dashboard, UTC day) (daily
+  series, 7/30-day sums) and per audit target (entry counts by action and user). Every hot query reads an
+  index in the order it returns rows and stops at LIMIT; tests/test_store_sqlite.py checks the plans
+  with EXPLAIN QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the planner.
+- Writers use BEGIN IMMEDIATE, so two processes never both read a count and then both write it; the new
+  count is read with RETURNING inside that transaction. busy_timeout makes a writer wait its turn.
+- Durability: WAL with synchronous=NORMAL. A transaction is in the WAL (the OS's page cache) when COMMIT
+  returns, so a process killed with -9 loses no acknowledged view; only an OS crash or power cut could drop
+  the last commits, which a local mock does not need to survive. FULL would add an fsync to every view.
+- The event logs (views, audit entries) are kept too: they are the truth the aggregates are built from at
+  load time, and an audit entry is returned as the JSON document it was stored as.
+- In memory, a store is one connection behind a lock (private to the store, shared by its threads); with a
+  file, a small pool of connections per process, dropped in a forked child (SQLite handles must not cross
+  fork).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+
+import orjson
+
+from mock_server.ids import object_id
+from mock_server.store.base import AuditLogFilter, Dataset, Page
+from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
+
+SCHEMA_VERSION = "1"
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_LOAD_WAIT_S = 600.0  # how long ensure_loaded waits for another process's (big) load
+
+_UUID_TYPES = ("dashboard", "tool_mapping")  # target ids that are UUIDs, stored lower-case
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (not ours, another schema version, locked for too long)."""
+
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dashboards (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, owner_id TEXT NOT NULL,
+    tags TEXT NOT NULL, kpi_count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mappings (
+    id TEXT PRIMARY KEY, tool TEXT NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS views (
+    id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL, viewed_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dashboard_totals (
+    dashboard_id TEXT PRIMARY KEY, known INTEGER NOT NULL, view_count INTEGER NOT NULL,
+    unique_viewers INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_dashboard (
+    user_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, known INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, dashboard_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dashboard_days (
+    dashboard_id TEXT NOT NULL, day INTEGER NOT NULL, views INTEGER NOT NULL,
+    PRIMARY KEY (dashboard_id, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_logs (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, target_id TEXT NOT NULL,
+    action TEXT NOT NULL, user_id TEXT NOT NULL, created_ms INTEGER NOT NULL, doc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_counts (
+    type TEXT NOT NULL, target_id TEXT NOT NULL, action TEXT NOT NULL, user_id TEXT NOT NULL,
+    n INTEGER NOT NULL, PRIMARY KEY (type, target_id, action, user_id)) WITHOUT ROWID;
+"""
+
+# Secondary indexes, dropped and rebuilt around a bulk load (building once is much faster than updating
+# them row by row). The orders match the ORDER BY clauses below exactly.
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_logs_id ON audit_logs (id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target ON audit_logs (type, target_id, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target_action ON audit_logs (type, target_id, action, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target_user ON audit_logs (type, target_id, user_id, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target_user_action"
+    " ON audit_logs (type, target_id, user_id, action, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS dashboard_totals_rank"
+    " ON dashboard_totals (known, view_count DESC, last_ms DESC, dashboard_id)",
+    "CREATE INDEX IF NOT EXISTS user_dashboard_recent ON user_dashboard (user_id, known, last_ms DESC, dashboard_id)",
+)
+_INDEX_NAMES = tuple(stmt.split(" IF NOT EXISTS ")[1].split()[0] for stmt in _INDEXES)
+
+_SUMMARY_COLUMNS = "d.id, d.name, d.description, d.tags, d.kpi_count, u.id, u.email, u.name"
+
+SQL_MOST_VIEWED = f"""
+SELECT {_SUMMARY_COLUMNS}, t.view_count, t.last_ms
+FROM dashboard_totals AS t INDEXED BY dashboard_totals_rank
+CROSS JOIN dashboards AS d CROSS JOIN users AS u
+WHERE t.known = 1 AND d.id = t.dashboard_id AND u.id = d.owner_id
+ORDER BY t.view_count DESC, t.last_ms DESC, t.dashboard_id
+LIMIT ?"""
+
+SQL_RECENTLY_VIEWED = f"""
+SELECT {_SUMMARY_COLUMNS}, t.view_count, r.last_ms
+FROM user_dashboard AS r INDEXED BY user_dashboard_recent
+CROSS JOIN dashboards AS d CROSS JOIN users AS u CROSS JOIN dashboard_totals AS t
+WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND u.id = d.owner_id
+  AND t.dashboard_id = r.dashboard_id
+ORDER BY r.last_ms DESC, r.dashboard_id
+LIMIT ?"""
+
+SQL_STATS_TOTALS = """
+SELECT view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?"""
+
+SQL_STATS_DAYS = """
+SELECT day, views FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
+
+SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
+
+_SQL_VIEWER_EXISTS = "SELECT 1 FROM user_dashboard WHERE user_id = ? AND dashboard_id = ?"
+_SQL_UPSERT_VIEWER = """
+INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms) VALUES (?, ?, ?, ?)
+ON CONFLICT (user_id, dashboard_id) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)"""
+_SQL_UPSERT_TOTALS = """
+INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+VALUES (?, ?, 1, ?, ?, ?)
+ON CONFLICT (dashboard_id) DO UPDATE SET
+    view_count = view_count + 1,
+    unique_viewers = unique_viewers + excluded.unique_viewers,
+    first_ms = min(first_ms, excluded.first_ms),
+    last_ms = max(last_ms, excluded.last_ms)
+RETURNING view_count"""
+_SQL_UPSERT_DAY = """
+INSERT INTO dashboard_days (dashboard_id, day, views) VALUES (?, ?, 1)
+ON CONFLICT (dashboard_id, day) DO UPDATE SET views = views + 1"""
+_SQL_INSERT_AUDIT = """
+INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"""
+_SQL_UPSERT_AUDIT_COUNT = """
+INSERT INTO audit_counts (type, target_id, action, user_id, n) VALUES (?, ?, ?, ?, 1)
+ON CONFLICT (type, target_id, action, user_id) DO UPDATE SET n = n + 1"""
+
+# Aggregates of a freshly loaded event log (one GROUP BY each instead of a million upserts).
+_SQL_BUILD_AGGREGATES = (
+    """INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
+       SELECT v.user_id, v.dashboard_id, v.dashboard_id IN (SELECT id FROM dashboards), max(v.viewed_ms)
+       FROM views AS v GROUP BY v.user_id, v.dashboard_id""",
+    """INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+       SELECT v.dashboard_id, v.dashboard_id IN (SELECT id FROM dashboards), count(*),
+              count(DISTINCT v.user_id), min(v.viewed_ms), max(v.viewed_ms)
+       FROM views AS v GROUP BY v.dashboard_id""",
+    f"""INSERT INTO dashboard_days (dashboard_id, day, views)
+       SELECT dashboard_id, (viewed_ms - ((viewed_ms % {MS_PER_DAY}) + {MS_PER_DAY}) % {MS_PER_DAY}) / {MS_PER_DAY},
+              count(*)
+       FROM views GROUP BY 1, 2""",
+    """INSERT INTO audit_counts (type, target_id, action, user_id, n)
+       SELECT type, target_id, action, user_id, count(*) FROM audit_logs GROUP BY 1, 2, 3, 4""",
+)
+
+_DATA_TABLES = ("users", "dashboards", "mappings", "views", "dashboard_totals", "user_dashboard",
+                "dashboard_days", "audit_logs", "audit_counts")
+
+
+def audit_list_sql(filters: AuditLogFilter) -> tuple[str, str, bool]:
+    """(items SQL, count SQL, whether the count reads audit_counts) for a filter combination.
+
+    Parameters, in order: type, target_id, [action], [user_id], [from_ms], [to_ms]; the items query then
+    takes LIMIT and OFFSET. Only fixed fragments are concatenated; every value is a parameter.
+    """
+    if filters.user_id is not None and filters.action is not None:
+        index = "audit_logs_target_user_action"
+    elif filters.user_id is not None:
+        index = "audit_logs_target_user"
+    elif filters.action is not None:
+        index = "audit_logs_target_action"
+    else:
+        index = "audit_logs_target"
+    where = ["type = ?", "target_id = ?"]
+    if filters.action is not None:
+        where.append("action = ?")
+    if filters.user_id is not None:
+        where.append("user_id = ?")
+    ranged = filters.created_from is not None or filters.created_to is not None
+    if filters.created_from is not None:
+        where.append("created_ms >= ?")
+    if filters.created_to is not None:
+        where.append("created_ms <= ?")
+    condition = " AND ".join(where)
+    items = (f"SELECT doc FROM audit_logs INDEXED BY {index} WHERE {condition}"
+             " ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?")
+    if ranged:
+        # A time window cannot use the per-target counters: count the index range (what was asked for).
+        return items, f"SELECT count(*) FROM audit_logs INDEXED BY {index} WHERE {condition}", False
+    return items, f"SELECT coalesce(sum(n), 0) FROM audit_counts WHERE {condition}", True
+
+
+def audit_list_params(target_type: str, target_id: str, filters: AuditLogFilter) -> list:
+    params: list = [target_type, _target_key(target_type, target_id)]
+    if filters.action is not None:
+        params.append(filters.action)
+    if filters.user_id is not None:
+        params.append(filters.user_id.lower())
+    if filters.created_from is not None:
+        params.append(_ceil_ms(filters.created_from))
+    if filters.created_to is not None:
+        params.append(to_ms(filters.created_to))
+    return params
+
+
+def _ceil_ms(at: datetime) -> int:
+    # `from` is inclusive: 10:00:00.0005 admits 10:00:00.001, not 10:00:00.000.
+    return to_ms(at) + (1 if at.microsecond % 1000 else 0)
+
+
+def _target_key(target_type: str, target_id: str) -> str:
+    return target_id.lower() if target_type in _UUID_TYPES else target_id
+
+
+def _summary(row: tuple) -> dict:
+    (dashboard_id, name, description, tags, kpi_count, owner_id, owner_email, owner_name,
+     view_count, last_ms) = row
+    item = {"dashboardId": dashboard_id, "name": name}
+    if description is not None:
+        item["description"] = description
+    item["owner"] = {"userId": owner_id, "email": owner_email, "name": owner_name}
+    item["tags"] = orjson.loads(tags)
+    item["kpiCount"] = kpi_count
+    item["viewCount"] = view_count
+    item["lastViewedAt"] = iso_ms(last_ms)
+    return item
+
+
+class _SingleConnection:
+    """In memory: one connection, one user at a time (private to the store, so nothing else sees it)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]):
+        self._conn = connect()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("the store is closed")
+            yield self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class _Pool:
+    """A database file: idle connections reused across threads; a forked child starts its own."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]):
+        self._connect = connect
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._idle: list[sqlite3.Connection] = []
+        self._owned: list[sqlite3.Connection] = []
+        self._inherited: list[sqlite3.Connection] = []  # kept, never used nor closed, in a forked child
+        self._closed = False
+
+    def _acquire(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._pid != os.getpid():
+                self._inherited.extend(self._owned)
+                self._idle, self._owned, self._pid = [], [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        conn = self._connect()
+        with self._lock:
+            self._owned.append(conn)
+        return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if conn.in_transaction:  # never hand on a connection left mid-transaction
+                conn.rollback()
+            if not self._closed and any(c is conn for c in self._owned):
+                self._idle.append(conn)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._acquire()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._pid == os.getpid():
+                for conn in self._owned:
+                    conn.close()
+            self._idle, self._owned = [], []
+
+
+class SQLiteStore:
+    """The Store of mock_server.store.base on SQLite. Build it with open_store()."""
+
+    def __init__(self, db_path: str | None, *, synchronous: str = "NORMAL",
+                 busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, load_wait_s: float = DEFAULT_LOAD_WAIT_S):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.db_path = db_path
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._load_wait_s = load_wait_s
+        if db_path is None:
+            self._conns: _SingleConnection | _Pool = _SingleConnection(lambda: self._connect(":memory:"))
+        else:
+            self._conns = _Pool(lambda: self._connect(db_path))
+        self._init_schema()
+
+    # -- connections and transactions ------------------------------------------------------------------
+
+    def _connect(self, target: str) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            if target != ":memory:":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(f"{target}: could not switch to WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -32000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{target} cannot be used as an insights-mock database: {exc}") from exc
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: the write lock is taken before anything is read, so read-modify-write is atomic
+        across processes."""
+        with self._conns.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One snapshot for the statements of one answer (a page and its total agree)."""
+        with self._conns.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def _init_schema(self) -> None:
+        with self._write() as conn:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").fetchone()
+            if has_meta:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None or row[0] != SCHEMA_VERSION:
+                    found = row[0] if row else "none"
+                    raise StoreError(f"{self.db_path}: database schema version {found}, this insights-mock "
+                                     f"needs {SCHEMA_VERSION}; delete the file to start afresh")
+            else:
+                other = conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' LIMIT 1").fetchone()
+                if other is not None:
+                    raise StoreError(f"{self.db_path} holds tables of another application ({other[0]})")
+            for statement in _TABLES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            for statement in _INDEXES:
+                conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                         (SCHEMA_VERSION,))
+
+    # -- loading ---------------------------------------------------------------------------------------
+
+    def load(self, dataset: Dataset) -> None:
+        with self._write() as conn:
+            self._load(conn, dataset)
+
+    def is_empty(self) -> bool:
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is None
+
+    def ensure_loaded(self, make_dataset: Callable[[], Dataset]) -> bool:
+        if not self.is_empty():
+            return False
+        deadline = time.monotonic() + self._load_wait_s
+        while True:
+            try:
+                with self._write() as conn:
+                    # Re-checked under the write lock: another worker may have loaded meanwhile.
+                    if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is not None:
+                        return False
+                    self._load(conn, make_dataset())
+                    return True
+            except sqlite3.OperationalError as exc:
+                # Another process holds the write lock longer than busy_timeout (a big load): wait on.
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.db_path}: still locked by another process after "
+                                     f"{self._load_wait_s:.0f} s") from exc
+
+    def _load(self, conn: sqlite3.Connection, dataset: Dataset) -> None:
+        for name in _INDEX_NAMES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        for table in _DATA_TABLES:
+            conn.execute(f"DELETE FROM {table}")
+        conn.executemany(
+            "INSERT INTO users (id, email, name, role) VALUES (?, ?, ?, ?)",
+            ((u["id"].lower(), u["email"], u["name"], u.get("role")) for u in dataset.users))
+        # An owner missing from `users` still has a name and e-mail to show.
+        conn.executemany(
+            "INSERT OR IGNORE INTO users (id, email, name, role) VALUES (?, ?, ?, NULL)",
+            ((d["owner"]["userId"].lower(), d["owner"]["email"], d["owner"]["name"]) for d in dataset.dashboards))
+        conn.executemany(
+            "INSERT INTO dashboards (id, name, description, owner_id, tags, kpi_count) VALUES (?, ?, ?, ?, ?, ?)",
+            ((d["dashboardId"].lower(), d["name"], d.get("description"), d["owner"]["userId"].lower(),
+              orjson.dumps(list(d.get("tags", []))).decode(), d.get("kpiCount", 0)) for d in dataset.dashboards))
+        conn.executemany(
+            "INSERT INTO mappings (id, tool, name) VALUES (?, ?, ?)",
+            ((m["mappingId"].lower(), m["tool"], m["name"]) for m in dataset.mappings))
+        conn.executemany(
+            "INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
+            ((v["_id"].lower(), v["dashboardId"].lower(), v["userId"].lower(), ms_from_iso(v["viewedAt"]))
+             for v in dataset.views))
+        conn.executemany(_SQL_INSERT_AUDIT, (_audit_row(e) for e in dataset.audit_logs))
+        for statement in _SQL_BUILD_AGGREGATES:
+            conn.execute(statement)
+        for statement in _INDEXES:
+            conn.execute(statement)
+        conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         [("account", dataset.account), ("loaded", "1")])
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
+        with self._read() as conn:
+            rows = conn.execute(SQL_RECENTLY_VIEWED, (user_id.lower(), limit)).fetchall()
+        return [_summary(row) for row in rows]
+
+    def most_viewed(self, limit: int) -> list[dict]:
+        with self._read() as conn:
+            rows = conn.execute(SQL_MOST_VIEWED, (limit,)).fetchall()
+        return [_summary(row) for row in rows]
+
+    def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
+        dashboard_id = dashboard_id.lower()
+        last_day = day_number(today)
+        first_day = last_day - 29
+        with self._read() as conn:
+            totals = conn.execute(SQL_STATS_TOTALS, (dashboard_id,)).fetchone()
+            per_day = dict(conn.execute(SQL_STATS_DAYS, (dashboard_id, first_day, last_day)).fetchall())
+        daily = [{"date": day_date(d).isoformat(), "views": per_day.get(d, 0)}
+                 for d in range(first_day, last_day + 1)]
+        views_30 = sum(item["views"] for item in daily)
+        views_7 = sum(item["views"] for item in daily[-7:])
+        view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
+        return {
+            "dashboardId": dashboard_id,
+            "totalViews": view_count,
+            "uniqueViewers": unique,
+            "viewsLast7Days": views_7,
+            "viewsLast30Days": views_30,
+            "firstViewedAt": iso_ms(first_ms) if first_ms is not None else None,
+            "lastViewedAt": iso_ms(last_ms) if last_ms is not None else None,
+            "dailyViews": daily,
+        }
+
+    def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
+                   filters: AuditLogFilter) -> Page:
+        if page < 1 or page_size < 1:
+            raise ValueError("page and page_size start at 1")
+        items_sql, count_sql, _ = audit_list_sql(filters)
+        params = audit_list_params(target_type, target_id, filters)
+        offset = (page - 1) * page_size
+        with self._read() as conn:
+            total = conn.execute(count_sql, params).fetchone()[0]
+            docs = (conn.execute(items_sql, [*params, page_size, offset]).fetchall()
+                    if offset < total else [])
+        return Page(items=[orjson.loads(doc) for (doc,) in docs], total=total)
+
+    def audit_log(self, audit_log_id: str) -> dict | None:
+        with self._read() as conn:
+            row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    # -- writes ----------------------------------------------------------------------------------------
+
+    def record_view(self, dashboard_id: str, user: dict, at: datetime) -> dict:
+        dashboard_id = dashboard_id.lower()
+        user_id = user["id"].lower()
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        ms = to_ms(at)
+        view_id = object_id(at)
+        audit_id = object_id(at)
+        stamp = iso_ms(ms)
+        with self._write() as conn:
+            account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
+            if account_row is None:
+                raise StoreError("record_view before any dataset was loaded")
+            name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
+            known = 1 if name_row else 0
+            new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
+            conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
+                         (view_id, dashboard_id, user_id, ms))
+            conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
+            view_count = conn.execute(
+                _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
+            conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
+            entry = {
+                "_id": audit_id,
+                "user_id": user_id,
+                "user_email": user["email"],
+                "type": "dashboard",
+                "action": "view",
+                "target_id": dashboard_id,
+                "account": account_row[0],
+            }
+            if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
+                entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
+            entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
+            conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
+            conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
+        return {"_id": view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
+                "viewCount": view_count}
+
+    def close(self) -> None:
+        self._conns.close()
+
+
+def _audit_row(entry: dict) -> tuple:
+    oid = entry["_id"].lower()
+    if oid != entry["_id"]:
+        entry = {**entry, "_id": oid}
+    return (oid, entry["type"], _target_key(entry["type"], entry["target_id"]), entry["action"],
+            entry["user_id"].lower(), ms_from_iso(entry["createdAt"]), orjson.dumps(entry))
+
+
+def open_store(db_path: str | None, *, synchronous: str = "NORMAL",
+               busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+               load_wait_s: float = DEFAULT_LOAD_WAIT_S) -> SQLiteStore:
+    """The SQLite store: None = in memory (private to this store, shared by its threads); a path = that file
+    in WAL mode, shared by every process that opens it. Raises StoreError if the file is not usable."""
+    return SQLiteStore(db_path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms,
+                       load_wait_s=load_wait_s)
