@@ -28,7 +28,8 @@ from .config import ConfigError
 from .errors import BadRequest
 
 MAX_DELAY_MS = 10_000
-_PREFERENCE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*))?\s*')
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]"  # RFC 7230 tchar
+_PREFERENCE = re.compile(rf'\s*({_TOKEN}+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|{_TOKEN}*))?\s*')
 _CODE = re.compile(r"[1-5][0-9]{2}")
 _MS = re.compile(r"[0-9]{1,9}")
 
@@ -85,8 +86,24 @@ def parse_prefer(values: list[str]) -> dict[str, str]:
 
 
 def _split(header: str) -> list[str]:
-    """Split on commas outside quoted strings."""
-    return re.findall(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+', header)
+    """Split on commas outside quoted strings; an unterminated quote is a malformed header."""
+    items, current, quoted, escaped = [], [], False, False
+    for char in header:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quoted:
+        raise _bad("header", "Prefer", "unterminated quoted string")
+    items.append("".join(current))
+    return items
 
 
 def _bad(location: str, name: str, message: str) -> BadRequest:

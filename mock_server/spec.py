@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+# libyaml's loader parses the spec about ten times faster, which is most of the start-up time.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _ANNOTATIONS = frozenset({"description", "summary", "title", "example", "examples", "deprecated"})
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -93,7 +95,7 @@ def load_spec(path: str | Path) -> Spec:
     except OSError as exc:
         raise SpecError(f"cannot read the spec file {path}: {exc.strerror}") from exc
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("paths"), dict):

@@ -1,0 +1,80 @@
+"""admin.py: /__admin/reset and /__admin/health, and who may call them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_helpers import ADMIN, NOW, UNKNOWN_UUID, bearer, url
+from mock_server.admin import is_loopback
+
+
+def test_health_reports_status_seed_and_time(client):
+    response = client.get("/__admin/health")
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "ok"
+    assert body["seed"] == 42
+    assert body["anchor"] == NOW
+    assert body["now"] >= NOW
+    assert body["operations"] == 7
+    assert body["validateResponses"] is True
+    assert isinstance(body["counts"], dict)
+
+
+def test_reset_restores_the_generated_state(client, generated):
+    dashboard = generated.dashboards[0]["dashboardId"]
+    before = client.get(url(f"/dashboard/{dashboard}/stats"), headers=ADMIN).json["data"]
+    for _ in range(3):
+        client.post(url(f"/dashboard/{dashboard}/view"), headers=ADMIN)
+    client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers=ADMIN)
+    assert client.get(url(f"/dashboard/{dashboard}/stats"), headers=ADMIN).json["data"]["totalViews"] == \
+        before["totalViews"] + 3
+    response = client.post("/__admin/reset")
+    assert response.status_code == 200
+    assert response.json["status"] == "reset" and response.json["seed"] == 42
+    assert client.get(url(f"/dashboard/{dashboard}/stats"), headers=ADMIN).json["data"] == before
+    assert client.get(url(f"/dashboard/{UNKNOWN_UUID}/stats"), headers=ADMIN).json["data"]["totalViews"] == 0
+
+
+def test_reset_is_post_only(client):
+    assert client.get("/__admin/reset").status_code == 405
+    assert client.post("/__admin/health").status_code == 405
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True),
+                                            ("[::1]", True), ("localhost", True), ("0.0.0.0", False),
+                                            ("192.168.1.20", False), ("::", False), ("example.org", False)])
+def test_is_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_off_loopback_without_an_admin_token_the_endpoints_do_not_exist(app_factory):
+    client = app_factory(HOST="0.0.0.0").test_client()
+    for response in (client.get("/__admin/health"), client.post("/__admin/reset")):
+        assert response.status_code == 404
+        assert response.json["error"] == "not_found"
+
+
+def test_off_loopback_the_admin_token_is_required(app_factory):
+    client = app_factory(HOST="0.0.0.0", ADMIN_TOKEN="s3cret-admin").test_client()
+    missing = client.post("/__admin/reset")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.post("/__admin/reset", headers=bearer("wrong")).status_code == 401
+    assert client.post("/__admin/reset", headers=ADMIN).status_code == 401  # API tokens are not admin tokens
+    assert client.post("/__admin/reset", headers=bearer("s3cret-admin")).status_code == 200
+    assert client.get("/__admin/health", headers={"Authorization": "bearer s3cret-admin"}).status_code == 200
+    assert "s3cret-admin" not in missing.get_data(as_text=True)
+
+
+def test_a_set_admin_token_is_required_on_loopback_too(app_factory):
+    client = app_factory(ADMIN_TOKEN="s3cret-admin").test_client()
+    assert client.get("/__admin/health").status_code == 401
+    assert client.get("/__admin/health", headers=bearer("s3cret-admin")).status_code == 200
+
+
+def test_admin_preflight_needs_no_token(app_factory):
+    client = app_factory(HOST="0.0.0.0", ADMIN_TOKEN="s3cret-admin").test_client()
+    response = client.options("/__admin/reset", headers={"Origin": "http://localhost:3000",
+                                                          "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 200
