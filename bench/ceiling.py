@@ -1,0 +1,42 @@
+"""The ceiling of the bench: a bare WSGI app that answers every request with a fixed JSON body.
+
+Served by the same server with the same settings as the mock (bench/run.py starts both), it measures
+what the server, the loopback and wrk cost on this machine, so `mock rps / ceiling rps` is the share of
+the machine that the mock's own work leaves. To compare like with like, the body of each path is the
+body the mock answered on it (same size), read from the JSON file named by BENCH_CEILING_BODIES:
+{"<METHOD> <path and query>": "<body text>", ...}. Unknown requests get the smallest body there.
+
+    gunicorn --pythonpath bench 'ceiling:create_app()'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+DEFAULT_BODY = b'{"data":[],"message":"ok"}'
+
+
+def load_bodies(path: str | None) -> dict[str, bytes]:
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {key: body.encode("utf-8") for key, body in json.load(f).items()}
+
+
+def create_app(bodies: dict[str, bytes] | None = None):
+    if bodies is None:
+        bodies = load_bodies(os.environ.get("BENCH_CEILING_BODIES"))
+    fallback = min(bodies.values(), key=len) if bodies else DEFAULT_BODY
+
+    def app(environ, start_response):
+        key = environ["REQUEST_METHOD"] + " " + environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING")
+        if query:
+            key += "?" + query
+        body = bodies.get(key, fallback)
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app

@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""The throughput bench: the mock against a bare WSGI ceiling and against Prism, operation by operation.
+
+    python3 bench/run.py            full run (2 s warm-up + 10 s per operation and server, ~8 minutes)
+    python3 bench/run.py --quick    smoke run (1 s + 2 s, no Prism dynamic, no contract-suite timing)
+
+One run on loopback, one server at a time, all on this machine:
+  mock           `insights-mock serve` under gunicorn, workers = cores, a --db file, response validation off
+                 (request validation and auth stay on)
+  ceiling        bench/ceiling.py under gunicorn with the same settings, answering each path with the body
+                 the mock answered there (same size)
+  prism-static   `npx @stoplight/prism-cli@5.16.x mock openapi.yaml` (skipped with a note without npx)
+  prism-dynamic  the same with -d
+wrk drives each on each operation. Printed and written to bench/results/run-<UTC time>.json: requests/s,
+p50, p99, errors (non-2xx + socket errors), ratios mock/ceiling and mock/Prism, the issue's targets beside
+them (met / NOT MET; never asserted), the count check of the view POST, and the contract suite's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import harness as h
+from harness import API, Server, WrkSettings
+
+PRISM_PACKAGE = "@stoplight/prism-cli@5.16.x"
+DEFAULT_SEED = 1234
+DEFAULT_NOW = "2026-11-25T12:00:00.000Z"
+
+# The issue's targets, as ratios of one run; printed beside the figures, never asserted.
+TARGETS = {
+    "read_rps_vs_ceiling": 0.6,
+    "read_rps_vs_prism_static": 2.5,
+    "read_p99_vs_ceiling_max": 2.0,
+    "view_rps_vs_ceiling": 0.4,
+    "contract_suite_max_s": 60.0,
+}
+
+# key, what it is, method, path template (filled from ids discovered on the running mock)
+OPERATIONS = [
+    ("recently_viewed", "recently viewed dashboards", "GET", API + "/dashboard/recently-viewed"),
+    ("most_viewed", "most viewed dashboards", "GET", API + "/dashboard/most-viewed"),
+    ("stats", "dashboard stats", "GET", API + "/dashboard/{dashboard}/stats"),
+    ("dashboard_logs", "dashboard logs, paged", "GET", API + "/dashboard/{dashboard}/logs?{dashboard_page}"),
+    ("mapping_logs", "mapping logs, paged", "GET", API + "/mapping/{mapping}/logs?{mapping_page}"),
+    ("audit_entry", "one audit entry", "GET", API + "/{audit}"),
+    ("view", "record a view (POST)", "POST", API + "/dashboard/{view_dashboard}/view"),
+]
+READS = [key for key, _, method, _ in OPERATIONS if method == "GET"]
+
+# ids Prism is asked for: it only checks their format
+PRISM_IDS = {
+    "dashboard": "123e4567-e89b-12d3-a456-426614174000", "view_dashboard": "123e4567-e89b-12d3-a456-426614174000",
+    "mapping": "8d3e2f10-4b5c-4a6d-9e7f-0a1b2c3d4e5f", "audit": "507f1f77bcf86cd799439011",
+}
+# paging asked for when the mock did not say how many entries there are (a Prism-only run)
+PAGE_DEFAULTS = {"dashboard_page": "page=2&pageSize=20", "mapping_page": "page=2&pageSize=20"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 s warm-up + 2 s, no Prism dynamic, no contract-suite timing")
+    p.add_argument("--duration", type=int, help="whole seconds measured per operation and server (10)")
+    p.add_argument("--warmup", type=int, help="whole seconds of warm-up before each measurement, not counted; 0: none (2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="wrk socket timeout in seconds; slower answers count as timeout errors (5)")
+    p.add_argument("--workers", type=int, default=h.cores(), help="gunicorn workers (cores: %(default)s)")
+    p.add_argument("--servers", default="mock,ceiling,prism-static,prism-dynamic",
+                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic")
+    p.add_argument("--ops", default=",".join(k for k, *_ in OPERATIONS),
+                   help="comma-separated subset of " + ",".join(k for k, *_ in OPERATIONS))
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every operation on every server this many times; medians are reported (1)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--now", default=DEFAULT_NOW, help="the mock's anchor time (%(default)s)")
+    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for `insights-mock serve` (repeatable), e.g. --mock-arg=--views=100000")
+    p.add_argument("--contract", dest="contract", action="store_true", default=None,
+                   help="time the in-process contract suite (default in a full run)")
+    p.add_argument("--no-contract", dest="contract", action="store_false")
+    p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
+    p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
+    args = p.parse_args(argv)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.duration = args.duration if args.duration is not None else (2 if args.quick else 10)
+    if args.contract is None:
+        args.contract = not args.quick
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if args.quick and "prism-dynamic" in args.servers and "--servers" not in " ".join(argv or sys.argv):
+        args.servers.remove("prism-dynamic")
+    args.ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = set(args.ops) - {k for k, *_ in OPERATIONS}
+    if unknown:
+        p.error(f"unknown operations: {', '.join(sorted(unknown))}")
+    unknown = set(args.servers) - {"mock", "ceiling", "prism-static", "prism-dynamic"}
+    if unknown:
+        p.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    return args
+
+
+# --- the servers ---------------------------------------------------------------------------------
+
+def mock_argv(port: int, db: Path, workers: int, seed: int, now: str, extra: list[str] = ()) -> list[str]:
+    return [h.venv_tool("insights-mock"), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--seed", str(seed), "--now", now, "--db", str(db), "--workers", str(workers),
+            "--no-validate-responses", *extra]
+
+
+def ceiling_argv(port: int, workers: int) -> list[str]:
+    """gunicorn with the settings the mock's CLI gives it (see mock_server/cli.py), serving bench/ceiling.py."""
+    return [h.venv_tool("python"), str(h.BENCH_DIR / "serve_ceiling.py"), "--port", str(port),
+            "--workers", str(workers)]
+
+
+def prism_argv(port: int, dynamic: bool) -> list[str]:
+    argv = ["npx", "--yes", PRISM_PACKAGE, "mock", "-h", "127.0.0.1", "-p", str(port), str(h.ROOT / "openapi.yaml")]
+    return argv + ["-d"] if dynamic else argv
+
+
+def prism_prefetch() -> str | None:
+    """Download Prism before timing anything; returns why it cannot run, or None."""
+    if not shutil.which("npx"):
+        return "npx (Node.js) is not installed: Prism skipped"
+    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
+    try:
+        proc = subprocess.run(["npx", "--yes", PRISM_PACKAGE, "--version"], env=env, capture_output=True,
+                              text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return "fetching Prism with npx timed out: Prism skipped"
+    if proc.returncode != 0:
+        return f"npx could not run Prism ({proc.stderr.strip()[:300]}): Prism skipped"
+    return None
+
+
+# --- discovery on the running mock ---------------------------------------------------------------
+
+def discover(base: str, db: Path) -> dict:
+    """Ids that exist in the mock's data: the most viewed dashboard (the heaviest stats and logs), a
+    dashboard for the view POST, an audit entry, and the tool mapping with the most audit entries."""
+    most = h.http("GET", base + API + "/dashboard/most-viewed?limit=100")
+    if most.status != 200 or not most.json()["data"]:
+        raise RuntimeError(f"most-viewed answered {most.status}: {most.body[:300]!r}")
+    dashboards = [d["dashboardId"] for d in most.json()["data"]]
+    ids = {"dashboard": dashboards[0], "view_dashboard": dashboards[min(1, len(dashboards) - 1)]}
+    logs = h.http("GET", base + API + f"/dashboard/{ids['dashboard']}/logs?pageSize=1").json()
+    ids["audit"] = logs["data"][0]["_id"]
+    ids["dashboard_page"] = _page_query(logs["pagination"]["totalItems"])
+    ids["mapping"] = find_mapping_id(base, db)
+    mlogs = h.http("GET", base + API + f"/mapping/{ids['mapping']}/logs?pageSize=1").json()
+    ids["mapping_page"] = _page_query(mlogs["pagination"]["totalItems"])
+    ids["mapping_entries"] = mlogs["pagination"]["totalItems"]
+    ids["dashboard_entries"] = logs["pagination"]["totalItems"]
+    return ids
+
+
+def _page_query(total: int, size: int = 20) -> str:
+    # the second page when there is one: paging past the first page is what the issue asks for
+    return f"page={2 if total > size else 1}&pageSize={size}"
+
+
+def find_mapping_id(base: str, db: Path) -> str:
+    """A tool mapping with audit entries. No operation lists mappings, so read candidates from the mock's
+    --db file (read-only), most audit entries first, and keep the first one the API confirms."""
+    candidates: list[str] = []
+    queries = (
+        "SELECT target_id FROM audit_logs WHERE type = 'tool_mapping' GROUP BY target_id "
+        "ORDER BY count(*) DESC LIMIT 5",
+        "SELECT id FROM mappings LIMIT 50",
+    )
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            for sql in queries:
+                try:
+                    candidates += [row[0] for row in conn.execute(sql)]
+                except sqlite3.Error:
+                    continue
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        h.log(f"cannot read {db}: {exc}")
+    for mapping in dict.fromkeys(candidates):
+        page = h.http("GET", base + API + f"/mapping/{mapping}/logs?pageSize=1")
+        if page.status == 200 and page.json()["pagination"]["totalItems"] > 0:
+            return mapping
+    raise RuntimeError(f"found no tool mapping with audit entries in {db} (the store's schema changed?)")
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+def tree_cpu_seconds(root: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in h.process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / ticks
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (/proc/stat), to see what else ran."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(wrk: str, server: Server, url: str, method: str, settings: WrkSettings, count: bool) -> dict:
+    if settings.warmup > 0:
+        warm = h.run_wrk(wrk, url, settings, method=method, count=count, duration=settings.warmup)
+    else:
+        warm = None
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    cpu0, child0 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0 = busy_cpu_seconds()
+    result = h.run_wrk(wrk, url, settings, method=method, count=count)
+    busy1 = busy_cpu_seconds()
+    cpu1, child1 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result.pop("raw")
+    result["loadavg_1m_before"] = float(load)
+    # Cores busy during the run: the server's, wrk's and everything else's (other processes of a shared
+    # machine). server + wrk near the core count means the machine, not the server, was the limit.
+    seconds = result["duration_s"] or 1.0
+    server_cpu = cpu1 - cpu0
+    wrk_cpu = (child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)
+    result["server_cores"] = round(server_cpu / seconds, 2)
+    result["wrk_cores"] = round(wrk_cpu / seconds, 2)
+    result["other_cores"] = round(max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu) / seconds, 2)
+    if warm is not None:
+        warm.pop("raw")
+        result["warmup"] = {k: warm.get(k) for k in ("requests", "sent", "answered_2xx", "answered_other",
+                                                      "with_view_count", "duplicate_view_counts",
+                                                      "min_view_count", "max_view_count") if k in warm}
+    return result
+
+
+def total_views(base: str, dashboard: str) -> int:
+    reply = h.http("GET", base + API + f"/dashboard/{dashboard}/stats")
+    if reply.status != 200:
+        raise RuntimeError(f"stats answered {reply.status}: {reply.body[:300]!r}")
+    return reply.json()["data"]["totalViews"]
+
+
+def settled_total_views(base: str, dashboard: str, limit_s: float = 10.0) -> int:
+    """The total once the server has finished what wrk left in flight (two equal reads 0.3 s apart)."""
+    deadline = time.monotonic() + limit_s
+    last = total_views(base, dashboard)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = total_views(base, dashboard)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def view_count_check(before: int, after: int, runs: list[dict]) -> dict:
+    """Every 2xx answer must be counted once, and nothing else.
+
+    wrk stops with requests in flight: written, never answered, maybe still processed by the server. So
+    the delta must lie in [answered 2xx, answered 2xx + unanswered]: below means counts were lost, above
+    means duplicated. The viewCount of each 2xx body must be distinct and within (before, after]: two
+    answers with the same total would be a lost update that the delta alone could hide."""
+    answered = sum(r.get("answered_2xx", 0) for r in runs)
+    other = sum(r.get("answered_other", 0) for r in runs)
+    sent = sum(r.get("sent", 0) for r in runs)
+    unanswered = sent - answered - other
+    dups = sum(r.get("duplicate_view_counts", 0) for r in runs)
+    lows = [r["min_view_count"] for r in runs if r.get("min_view_count") is not None]
+    highs = [r["max_view_count"] for r in runs if r.get("max_view_count") is not None]
+    delta = after - before
+    lost = max(0, answered - delta)
+    duplicated = max(0, delta - (answered + unanswered))
+    in_range = bool(lows) and min(lows) > before and max(highs) <= after
+    ok = lost == 0 and duplicated == 0 and dups == 0 and in_range and other == 0
+    return {
+        "before": before, "after": after, "delta": delta, "sent": sent, "answered_2xx": answered,
+        "answered_other": other, "unanswered_in_flight": unanswered,
+        "in_flight_counted": delta - answered if lost == 0 and duplicated == 0 else None,
+        "lost": lost, "duplicated": duplicated, "duplicate_view_counts_in_bodies": dups,
+        "view_counts_within_before_after": in_range, "ok": ok,
+    }
+
+
+def measure_op(name: str, server: Server, wrk: str, op: tuple, ids: dict, settings: WrkSettings,
+               count_check: bool) -> dict:
+    key, _, method, template = op
+    path = template.format(**ids)
+    url = server.base + path
+    probe = h.http(method, url)  # before the count check's "before": it may record a view
+    h.log(f"  {name:14s} {key:16s} {method} {path}")
+    if method == "POST" and count_check:
+        before = total_views(server.base, ids["view_dashboard"])
+        result = measure(wrk, server, url, method, settings, count=True)
+        after = settled_total_views(server.base, ids["view_dashboard"])
+        runs = [result] + ([result["warmup"]] if "warmup" in result else [])
+        result["count_check"] = view_count_check(before, after, runs)
+    else:
+        # every server's POST runs with the counting script: the same client-side cost for all
+        result = measure(wrk, server, url, method, settings, count=method == "POST")
+    result["probe_status"] = probe.status
+    result["body_bytes"] = len(probe.body)
+    result["path"] = path
+    return result
+
+
+def bench_server(name: str, server: Server, wrk: str, ops: list[tuple], ids: dict, settings: WrkSettings,
+                 count_check: bool) -> dict:
+    return {op[0]: measure_op(name, server, wrk, op, ids, settings, count_check) for op in ops}
+
+
+def combine_rounds(rounds: list[dict]) -> dict:
+    """One figure per operation and server from several rounds: medians of rates and percentiles, sums
+    of errors; every round kept under "rounds"."""
+    if len(rounds) == 1:
+        return rounds[0]
+    out = {k: rounds[-1][k] for k in ("path", "probe_status", "body_bytes")}
+    for k in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms", "p999_ms", "server_cores", "wrk_cores",
+              "other_cores"):
+        values = [r[k] for r in rounds if r.get(k) is not None]
+        if values:
+            out[k] = round(statistics.median(values), 3)
+    out["requests"] = sum(r["requests"] for r in rounds)
+    out["errors"] = sum(r["errors"] for r in rounds)
+    out["non2xx"] = sum(r["non2xx"] for r in rounds)
+    checks = [r["count_check"] for r in rounds if "count_check" in r]
+    if checks:
+        out["count_check"] = {
+            **{k: sum(c[k] for c in checks) for k in ("delta", "sent", "answered_2xx", "answered_other",
+                                                       "unanswered_in_flight", "lost", "duplicated",
+                                                       "duplicate_view_counts_in_bodies")},
+            "before": checks[0]["before"], "after": checks[-1]["after"],
+            "in_flight_counted": (None if any(c["in_flight_counted"] is None for c in checks)
+                                  else sum(c["in_flight_counted"] for c in checks)),
+            "view_counts_within_before_after": all(c["view_counts_within_before_after"] for c in checks),
+            "ok": all(c["ok"] for c in checks),
+        }
+    out["rounds"] = rounds
+    return out
+
+
+def mock_bodies(base: str, ops: list[tuple], ids: dict) -> dict[str, str]:
+    """The body the mock answers on each path, for the ceiling to answer with. The view POST body comes
+    from a view of another (unknown) dashboard, so the dashboard under test is not touched."""
+    bodies = {}
+    for key, _, method, template in ops:
+        path = template.format(**ids)
+        if method == "POST":
+            probe_path = template.format(**{**ids, "view_dashboard": "00000000-0000-4000-8000-00000000b0b0"})
+            reply = h.http(method, base + probe_path)
+        else:
+            reply = h.http(method, base + path)
+        if reply.status // 100 != 2:
+            raise RuntimeError(f"the mock answered {reply.status} on {method} {path}: {reply.body[:300]!r}")
+        bodies[f"{method} {path}"] = reply.body.decode("utf-8")
+    return bodies
+
+
+# --- the contract suite --------------------------------------------------------------------------
+
+def time_contract_suite() -> dict:
+    argv = [h.venv_tool("pytest"), "contract_tests", "-q", "-p", "no:cacheprovider"]
+    h.log("timing the in-process contract suite: " + " ".join(argv[1:]))
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(argv, cwd=h.ROOT, env=env, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"seconds": None, "exit_code": None, "summary": "timed out after 900 s"}
+    seconds = time.perf_counter() - t0
+    lines = [l for l in proc.stdout.strip().splitlines() if l.strip()]
+    return {"seconds": round(seconds, 1), "exit_code": proc.returncode, "summary": lines[-1] if lines else ""}
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def compare(results: dict, ops: list[tuple]) -> dict:
+    comparisons = {}
+    for key, _, method, _ in ops:
+        per = {name: res[key] for name, res in results.items() if key in res}
+        mock, ceiling = per.get("mock"), per.get("ceiling")
+        static, dynamic = per.get("prism-static"), per.get("prism-dynamic")
+        rps = lambda r: r["rps"] if r else None  # noqa: E731
+        p99 = lambda r: r["p99_ms"] if r else None  # noqa: E731
+        c = {
+            "rps_vs_ceiling": h.ratio(rps(mock), rps(ceiling)),
+            "rps_vs_prism_static": h.ratio(rps(mock), rps(static)),
+            "rps_vs_prism_dynamic": h.ratio(rps(mock), rps(dynamic)),
+            "p99_vs_ceiling": h.ratio(p99(mock), p99(ceiling)),
+        }
+        if method == "GET":
+            c["targets"] = {
+                f"rps >= {TARGETS['read_rps_vs_ceiling']}x ceiling": _at_least(c["rps_vs_ceiling"],
+                                                                             TARGETS["read_rps_vs_ceiling"]),
+                f"rps >= {TARGETS['read_rps_vs_prism_static']}x Prism static": _at_least(
+                    c["rps_vs_prism_static"], TARGETS["read_rps_vs_prism_static"]),
+                f"p99 <= {TARGETS['read_p99_vs_ceiling_max']}x ceiling p99": _at_most(
+                    c["p99_vs_ceiling"], TARGETS["read_p99_vs_ceiling_max"]),
+            }
+        else:
+            check = (mock or {}).get("count_check")
+            c["targets"] = {
+                f"rps >= {TARGETS['view_rps_vs_ceiling']}x ceiling": _at_least(c["rps_vs_ceiling"],
+                                                                             TARGETS["view_rps_vs_ceiling"]),
+                "zero lost or duplicated counts": h.verdict(check["ok"] if check else None),
+            }
+        comparisons[key] = c
+    return comparisons
+
+
+def _at_least(value, bound) -> str:
+    return h.verdict(None if value is None else value >= bound)
+
+
+def _at_most(value, bound) -> str:
+    return h.verdict(None if value is None else value <= bound)
+
+
+def print_report(report: dict, ops: list[tuple]) -> None:
+    servers = [s for s in ("mock", "ceiling", "prism-static", "prism-dynamic") if s in report["results"]]
+    print()
+    print(f"wrk: {report['settings']['connections']} connections, {report['settings']['threads']} threads, "
+          f"{report['settings']['warmup']:g} s warm-up + {report['settings']['duration']:g} s; "
+          f"{report['machine']['cores']} cores; gunicorn workers: {report['settings']['workers']}")
+    for name, info in report["servers"].items():
+        if info.get("skipped"):
+            print(f"  {name}: skipped - {info['skipped']}")
+        else:
+            mem = info.get("memory", {})
+            print(f"  {name}: start-up {h.fmt(info.get('startup_s'), '.2f')} s, peak RSS (tree) "
+                  f"{h.fmt(mem.get('peak_tree_rss_mb'), '.0f')} MB, PSS {h.fmt(mem.get('peak_tree_pss_mb'), '.0f')} MB")
+    rows = []
+    for key, label, method, _ in ops:
+        for s in servers:
+            r = report["results"][s].get(key)
+            if r is None:
+                continue
+            rows.append([f"{key}" if s == servers[0] else "", s, h.fmt(r["rps"], ".0f"), h.fmt(r.get("p50_ms")),
+                         h.fmt(r.get("p99_ms")), str(r["errors"]), h.fmt(r.get("body_bytes"), "d"),
+                         f"{h.fmt(r.get('server_cores'), '.1f')}/{h.fmt(r.get('wrk_cores'), '.1f')}/"
+                         f"{h.fmt(r.get('other_cores'), '.1f')}"])
+    print()
+    print(h.table(rows, ["operation", "server", "req/s", "p50 ms", "p99 ms", "errors", "body B",
+                         "cores srv/wrk/other"]))
+    print()
+    rows = []
+    for key, *_ in ops:
+        c = report["comparisons"][key]
+        first = True
+        for target, result in c["targets"].items():
+            rows.append([key if first else "", h.fmt(c["rps_vs_ceiling"], ".2f") if first else "",
+                         h.fmt(c["rps_vs_prism_static"], ".2f") if first else "",
+                         h.fmt(c["rps_vs_prism_dynamic"], ".2f") if first else "",
+                         h.fmt(c["p99_vs_ceiling"], ".2f") if first else "", target, result])
+            first = False
+    print(h.table(rows, ["operation", "mock/ceil", "mock/prism-s", "mock/prism-d", "p99 mock/ceil",
+                         "target", "result"]))
+    check = report["results"].get("mock", {}).get("view", {}).get("count_check")
+    if check:
+        print()
+        print(f"view POST count check: stats delta {check['delta']} (before {check['before']}, after "
+              f"{check['after']}); wrk: {check['sent']} sent, {check['answered_2xx']} answered 2xx, "
+              f"{check['answered_other']} other, {check['unanswered_in_flight']} in flight at stop "
+              f"({h.fmt(check['in_flight_counted'], 'd')} of them counted); lost {check['lost']}, "
+              f"duplicated {check['duplicated']}, repeated viewCount in bodies "
+              f"{check['duplicate_view_counts_in_bodies']} -> {'ok' if check['ok'] else 'FAILED'}")
+    suite = report.get("contract_suite")
+    if suite:
+        ok = suite["seconds"] is not None and suite["seconds"] < TARGETS["contract_suite_max_s"]
+        print(f"in-process contract suite: {h.fmt(suite['seconds'], '.1f')} s (exit {suite['exit_code']}: "
+              f"{suite['summary']}); target < {TARGETS['contract_suite_max_s']:g} s: {h.verdict(ok)}")
+    startup = report["servers"].get("mock", {}).get("startup_s")
+    if startup is not None:
+        print(f"mock start-up (gunicorn, {report['settings']['workers']} workers, --db file, default data): "
+              f"{startup:.2f} s; target < 1 s: {h.verdict(startup < 1.0)} "
+              "(bench/scaling.py measures the default `serve` too)")
+
+
+def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: dict,
+                  prism_skip: str | None) -> dict[str, tuple[Server, dict]]:
+    """The servers asked for, each started alone (so its start-up time is its own) and left running;
+    {name: (server, ids to fill the paths with)}."""
+    servers: dict[str, tuple[Server, dict]] = {}
+    ids = {**PRISM_IDS, **PAGE_DEFAULTS}
+    bodies_file = work / "ceiling-bodies.json"
+
+    def launch(name: str, server: Server, timeout: float) -> None:
+        h.log(f"starting {name}: {' '.join(server.argv)}")
+        stack.enter_context(server)
+        startup = server.start(timeout=timeout)
+        report["servers"][name] = {"argv": server.argv, "startup_s": round(startup, 3)}
+
+    if "mock" in args.servers or "ceiling" in args.servers:
+        # the ceiling answers with the mock's bodies: the mock runs even when only the ceiling is benched
+        port = h.free_port()
+        mock = Server("mock", mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
+                                        args.mock_arg), port, log_path=work / "mock.log")
+        launch("mock", mock, 600)
+        ids.update(discover(mock.base, work / "mock.db"))
+        report["ids"] = ids
+        bodies_file.write_text(json.dumps(mock_bodies(mock.base, ops, ids)))
+        if "mock" in args.servers:
+            servers["mock"] = (mock, ids)
+        else:
+            del report["servers"]["mock"]
+    if "ceiling" in args.servers:
+        port = h.free_port()
+        env = dict(os.environ, BENCH_CEILING_BODIES=str(bodies_file))
+        ceiling = Server("ceiling", ceiling_argv(port, args.workers), port, env=env, log_path=work / "ceiling.log")
+        launch("ceiling", ceiling, 120)
+        report["servers"]["ceiling"]["gunicorn_options"] = ceiling_options(args.workers)
+        servers["ceiling"] = (ceiling, ids)
+    for name in ("prism-static", "prism-dynamic"):
+        if name not in args.servers:
+            continue
+        if prism_skip:
+            report["servers"][name] = {"skipped": prism_skip}
+            h.log(prism_skip)
+            continue
+        port = h.free_port()
+        env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
+        # Prism has no health route: any answer on an API path means it listens
+        prism = Server(name, prism_argv(port, name.endswith("dynamic")), port,
+                       health_path=API + "/dashboard/most-viewed", env=env, log_path=work / f"{name}.log",
+                       ready_status=set(range(200, 600)))
+        launch(name, prism, 300)
+        servers[name] = (prism, {**ids, **PRISM_IDS})
+    return servers
+
+
+def ceiling_options(workers: int) -> str:
+    proc = subprocess.run([*ceiling_argv(0, workers), "--print-options"], capture_output=True, text=True,
+                          timeout=60)
+    return proc.stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    h.ensure_venv()
+    wrk, why = h.ensure_wrk(install=not args.no_install)
+    if not wrk:
+        print(f"cannot bench: {why}", file=sys.stderr)
+        return 2
+    settings = WrkSettings(duration=args.duration, warmup=args.warmup, connections=args.connections,
+                           threads=args.threads, timeout=args.timeout)
+    ops = [op for op in OPERATIONS if op[0] in args.ops]
+    report: dict = {
+        "kind": "insights-mock throughput bench",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": h.machine_info(),
+        "settings": {"duration": args.duration, "warmup": args.warmup, "connections": args.connections,
+                     "threads": args.threads, "timeout": args.timeout, "workers": args.workers,
+                     "seed": args.seed, "now": args.now, "mock_args": args.mock_arg, "quick": args.quick,
+                     "rounds": args.rounds},
+        "targets": TARGETS, "servers": {}, "results": {}, "ids": {},
+    }
+    prism_skip = prism_prefetch() if any(s.startswith("prism") for s in args.servers) else None
+    work = Path(tempfile.mkdtemp(prefix="insights-bench-"))
+    failed = True
+    try:
+        with ExitStack() as stack:
+            # All servers run at once (an idle one costs nothing) and each operation is measured on them
+            # back to back, so that the ratios compare minutes, not quarters of an hour, of a shared machine.
+            servers = start_servers(args, ops, work, stack, report, prism_skip)
+            rounds: dict = {name: {op[0]: [] for op in ops} for name in servers}
+            for r in range(args.rounds):
+                if args.rounds > 1:
+                    h.log(f"round {r + 1} of {args.rounds}")
+                for op in ops:
+                    for name, (server, ids) in servers.items():
+                        rounds[name][op[0]].append(
+                            measure_op(name, server, wrk, op, ids, settings, count_check=name == "mock"))
+            for name, (server, _) in servers.items():
+                report["results"][name] = {key: combine_rounds(runs) for key, runs in rounds[name].items()}
+                report["servers"][name]["memory"] = server.memory()
+        failed = False
+    finally:
+        if failed:
+            h.log(f"server logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report["comparisons"] = compare(report["results"], ops)
+    if args.contract:
+        report["contract_suite"] = time_contract_suite()
+    report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    path = h.write_json("run", report, args.out)
+    print_report(report, ops)
+    print(f"\nfigures written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Smoke test of the bench harness itself: quick, asserts no figure of speed.
+
+    .venv/bin/pytest bench/test_bench_smoke.py
+
+The parser and the count check are tested on captured wrk output and made-up counts; the ceiling app is
+called as plain WSGI; when wrk is installed, the ceiling is served by gunicorn exactly as bench/run.py
+serves it and wrk runs against it for one second with bench/lua/bench.lua.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h  # noqa: E402
+import run  # noqa: E402
+import scaling  # noqa: E402
+import serve_ceiling  # noqa: E402
+from ceiling import create_app  # noqa: E402
+
+# wrk 4.1.0 against Prism 5.16 (static), 32 connections
+WRK_PLAIN = """\
+Running 3s test @ http://127.0.0.1:4999/api/v2/insights/kpis/audit-logs/dashboard/most-viewed
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    37.92ms   70.73ms 669.96ms   94.58%
+    Req/Sec   692.64    229.39     1.13k    72.41%
+  Latency Distribution
+     50%   22.48ms
+     75%   26.42ms
+     90%   38.91ms
+     99%  437.58ms
+  4017 requests in 3.01s, 2.49MB read
+Requests/sec:   1332.69
+Transfer/sec:    845.94KB
+"""
+
+# wrk against python -m http.server on a missing path: every answer a 404
+WRK_NON2XX = """\
+Running 1s test @ http://127.0.0.1:4712/nope
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.53ms    2.88ms  17.22ms   86.52%
+    Req/Sec     1.26k   320.20     1.73k    70.00%
+  Latency Distribution
+     50%    2.65ms
+     75%    4.83ms
+     90%    7.05ms
+     99%   14.01ms
+  1251 requests in 1.00s, 635.45KB read
+  Non-2xx or 3xx responses: 1251
+Requests/sec:   1250.11
+Transfer/sec:    635.00KB
+"""
+
+# wrk --timeout 1s against a server that takes 1.5 s
+WRK_TIMEOUTS = """\
+Running 2s test @ http://127.0.0.1:4713/slow
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     2.00      0.00     2.00    100.00%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  4 requests in 2.01s, 492.00B read
+  Socket errors: connect 0, read 0, write 0, timeout 4
+Requests/sec:      1.99
+Transfer/sec:     245.11B
+"""
+
+# wrk -s bench/lua/bench.lua with BENCH_METHOD=POST BENCH_COUNT=1 against the ceiling
+WRK_LUA_COUNTING = """\
+Running 1s test @ http://127.0.0.1:4714/v
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.09ms  462.76us   4.93ms   73.58%
+    Req/Sec     1.85k   488.61     3.87k    95.24%
+  Latency Distribution
+     50%    1.04ms
+     75%    1.32ms
+     90%    1.64ms
+     99%    2.59ms
+  3860 requests in 1.10s, 716.21KB read
+Requests/sec:   3509.15
+Transfer/sec:    651.11KB
+BENCH_JSON {"duration_us":1099983,"requests":3860,"bytes":733400,"err_connect":0,"err_read":0,"err_write":0,\
+"err_status":0,"err_timeout":0,"lat_min_us":198,"lat_max_us":4925,"lat_mean_us":1091.0,"lat_stdev_us":462.8,\
+"p50_us":1043,"p75_us":1319,"p90_us":1639,"p99_us":2591,"p999_us":4704,"sent":3863,"answered_2xx":3860,\
+"answered_other":0,"with_view_count":3860,"duplicate_view_counts":3859,"min_view_count":10,"max_view_count":10}
+"""
+
+
+# --- the parser ----------------------------------------------------------------------------------
+
+def test_parses_wrk_text():
+    r = h.parse_wrk_output(WRK_PLAIN)
+    assert r["source"] == "text"
+    assert r["requests"] == 4017
+    assert r["duration_s"] == 3.01
+    assert r["rps"] == 1332.69
+    assert (r["p50_ms"], r["p75_ms"], r["p90_ms"], r["p99_ms"]) == (22.48, 26.42, 38.91, 437.58)
+    assert r["mean_ms"] == 37.92 and r["max_ms"] == 669.96
+    assert r["non2xx"] == 0 and r["errors"] == 0
+
+
+def test_counts_non_2xx_answers_as_errors():
+    r = h.parse_wrk_output(WRK_NON2XX)
+    assert r["non2xx"] == 1251
+    assert r["errors"] == 1251
+    assert r["p99_ms"] == 14.01
+
+
+def test_counts_socket_errors_and_reads_microseconds():
+    r = h.parse_wrk_output(WRK_TIMEOUTS)
+    assert r["socket_errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 4}
+    assert r["errors"] == 4
+    assert r["p50_ms"] == 0.0
+    assert r["duration_s"] == 2.01
+
+
+def test_prefers_the_lua_summary_and_keeps_the_counts():
+    r = h.parse_wrk_output(WRK_LUA_COUNTING)
+    assert r["source"] == "lua"
+    assert r["requests"] == 3860
+    assert r["rps"] == round(3860 / 1.099983, 1)
+    assert r["p50_ms"] == 1.043 and r["p99_ms"] == 2.591 and r["p999_ms"] == 4.704
+    assert r["sent"] == 3863 and r["answered_2xx"] == 3860 and r["answered_other"] == 0
+    assert r["duplicate_view_counts"] == 3859
+    assert r["errors"] == 0
+
+
+def test_unit_conversion():
+    assert h._to_ms("250", "us") == 0.25
+    assert h._to_ms("1.5", "s") == 1500.0
+    assert h._to_ms("2", "m") == 120000.0
+
+
+def test_rejects_what_is_not_wrk_output():
+    with pytest.raises(ValueError):
+        h.parse_wrk_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+# --- the count check of the view POST ------------------------------------------------------------
+
+def _run(sent, ok, other=0, dups=0, lo=None, hi=None):
+    return {"sent": sent, "answered_2xx": ok, "answered_other": other, "duplicate_view_counts": dups,
+            "min_view_count": lo, "max_view_count": hi}
+
+
+def test_count_check_accepts_exact_counts_with_requests_left_in_flight():
+    check = run.view_count_check(100, 200, [_run(103, 98, lo=101, hi=198), _run(2, 2, lo=199, hi=200)])
+    assert check["ok"]
+    assert (check["lost"], check["duplicated"], check["unanswered_in_flight"], check["in_flight_counted"]) == \
+        (0, 0, 5, 0)
+
+
+def test_count_check_finds_lost_counts():
+    check = run.view_count_check(100, 195, [_run(100, 100, lo=101, hi=195)])
+    assert not check["ok"] and check["lost"] == 5
+
+
+def test_count_check_finds_duplicated_counts():
+    check = run.view_count_check(100, 210, [_run(100, 100, lo=101, hi=200)])
+    assert not check["ok"] and check["duplicated"] == 10
+
+
+def test_count_check_finds_two_answers_with_the_same_total():
+    # the delta alone looks right when one lost update hides behind a counted in-flight request
+    check = run.view_count_check(100, 200, [_run(101, 100, dups=1, lo=101, hi=200)])
+    assert not check["ok"] and check["duplicate_view_counts_in_bodies"] == 1
+
+
+def test_count_check_refuses_totals_outside_before_after():
+    check = run.view_count_check(100, 200, [_run(100, 100, lo=50, hi=149)])
+    assert not check["ok"] and not check["view_counts_within_before_after"]
+
+
+def test_count_check_refuses_error_answers():
+    check = run.view_count_check(100, 190, [_run(100, 90, other=10, lo=101, hi=190)])
+    assert not check["ok"]
+
+
+# --- small pieces --------------------------------------------------------------------------------
+
+def test_combined_rounds_take_medians_and_sum_errors():
+    rounds = [{"path": "/x", "probe_status": 200, "body_bytes": 10, "rps": r, "p50_ms": r / 100,
+               "p99_ms": r / 10, "requests": 10, "errors": 1, "non2xx": 1} for r in (100.0, 300.0, 200.0)]
+    combined = run.combine_rounds(rounds)
+    assert combined["rps"] == 200.0 and combined["p99_ms"] == 20.0
+    assert combined["errors"] == 3 and combined["requests"] == 30 and len(combined["rounds"]) == 3
+
+
+def test_scaling_sizes():
+    assert [scaling.parse_size(s) for s in ("1k", "10K", "100k", "1M", "2500")] == [1000, 10000, 100000,
+                                                                                   1000000, 2500]
+    assert [scaling.size_label(n) for n in (1000, 1000000, 2500)] == ["1k", "1M", "2500"]
+
+
+def test_ceiling_answers_each_path_with_its_body():
+    app = create_app({"GET /a?page=2": b'{"data":[1,2]}', "POST /b": b'{"data":{}}'})
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/a", "QUERY_STRING": "page=2"}, start_response))
+    assert body == b'{"data":[1,2]}'
+    assert seen["status"] == "200 OK" and seen["headers"]["Content-Length"] == str(len(body))
+    # anything else gets the smallest body known
+    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/zzz"}, start_response))
+    assert body == b'{"data":{}}'
+
+
+def test_ceiling_runs_with_the_mock_s_gunicorn_settings():
+    """The ceiling is only a ceiling on the mock's server settings. Until mock_server.serving exposes
+    gunicorn_options(), serve_ceiling.py keeps a copy of run_gunicorn's options: it must match."""
+    serving = pytest.importorskip("mock_server.serving")
+    if hasattr(serving, "gunicorn_options"):
+        opts, source = serve_ceiling.options("127.0.0.1", 1, 2)
+        assert source == "mock_server.serving.gunicorn_options"
+        return
+    tree = ast.parse(Path(serving.__file__).read_text())
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "run_gunicorn":
+            for stmt in ast.walk(node):
+                if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict)
+                        and any(isinstance(t, ast.Name) and t.id == "options" for t in stmt.targets)):
+                    found = stmt.value
+    assert found is not None, "mock_server/serving.py run_gunicorn() has no `options = {...}` any more"
+    mock_options = {}
+    for key, value in zip(found.keys, found.values):
+        name = ast.literal_eval(key)
+        if name in ("bind", "workers", "proc_name"):
+            continue
+        mock_options[name] = ast.literal_eval(value)
+    assert serve_ceiling.MIRRORED_OPTIONS == mock_options, (
+        "bench/serve_ceiling.py MIRRORED_OPTIONS drifted from mock_server/serving.py: copy them over")
+
+
+# --- live: the ceiling under gunicorn, driven by wrk for one second ------------------------------
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_drives_the_ceiling(tmp_path):
+    bodies = {"GET /api/x": json.dumps({"data": [], "message": "ok"}),
+              "POST /api/v": json.dumps({"data": {"viewCount": 7}, "message": "ok"})}
+    (tmp_path / "bodies.json").write_text(json.dumps(bodies))
+    port = h.free_port()
+    env = dict(__import__("os").environ, BENCH_CEILING_BODIES=str(tmp_path / "bodies.json"))
+    server = h.Server("ceiling", run.ceiling_argv(port, 1), port, env=env, log_path=tmp_path / "ceiling.log")
+    settings = h.WrkSettings(duration=1, warmup=0, connections=4, threads=1, timeout=5)
+    with server:
+        server.start(timeout=60)
+        got = h.run_wrk(shutil.which("wrk"), server.base + "/api/x", settings)
+        posted = h.run_wrk(shutil.which("wrk"), server.base + "/api/v", settings, method="POST", count=True)
+        memory = server.memory()
+    assert got["source"] == "lua"
+    assert got["requests"] > 0 and got["errors"] == 0
+    assert 0 < got["p50_ms"] <= got["p99_ms"]
+    # the counting script saw every answer, and the fixed body's viewCount repeats in all but one
+    assert posted["sent"] >= posted["answered_2xx"] == posted["requests"] > 0
+    assert posted["with_view_count"] == posted["answered_2xx"]
+    assert posted["duplicate_view_counts"] == posted["answered_2xx"] - 1
+    assert posted["min_view_count"] == posted["max_view_count"] == 7
+    assert memory["processes"] >= 2 and memory["peak_tree_rss_mb"] > 0
+    assert server.proc.poll() is not None  # the process group is gone
