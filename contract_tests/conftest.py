@@ -1,0 +1,127 @@
+"""Options, the target, and the run report of the contract suite (see contract_tests/README.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from contract_tests import checks, loader, settings as suite_settings  # noqa: F401 - checks registers itself
+from contract_tests.reporting import RunReport
+from contract_tests.client import ApiClient, discover
+from contract_tests.target import ServedMock, Target, mock_mapping_ids
+
+_REPORT_KEY = pytest.StashKey[RunReport]()
+
+
+def pytest_addoption(parser):
+    suite_settings.add_options(parser)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "meta: runs the suite itself in a subprocess against broken variants of the mock")
+    config.addinivalue_line("markers", "writes: sends the view POST (skipped on shared deployments without --allow-writes)")
+    try:
+        active = suite_settings.from_pytest_config(config)
+    except suite_settings.UsageError as exc:
+        raise pytest.UsageError(f"contract_tests: {exc}") from None
+    loader.activate(active)
+    config.stash[_REPORT_KEY] = RunReport(active)
+
+
+def pytest_report_header(config):
+    active = loader.active()
+    mode = "deep" if active.deep else "quick"
+    return [
+        f"contract target: {active.target_label}",
+        f"contract generation: {mode}, {active.max_examples} examples per property test, "
+        f"{active.stateful_scenarios} stateful scenarios, seed {active.seed} (replay with --contract-seed {active.seed})",
+    ]
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return loader.active()
+
+
+@pytest.fixture(scope="session")
+def target(settings):
+    """The system under test. In-process, it is the app the schemas were loaded with (loader.in_process_app)."""
+    served = None
+    if settings.base_url:
+        tgt = Target(settings, base_url=settings.base_url)
+    elif settings.serve_mock:
+        served = ServedMock(seed=settings.mock_seed).start()
+        tgt = Target(settings, base_url=served.base_url)
+    else:
+        tgt = Target(settings, app=loader.in_process_app())
+    try:
+        yield tgt
+    finally:
+        tgt.close()
+        if served is not None:
+            served.stop()
+
+
+@pytest.fixture(scope="session")
+def api(target, settings):
+    """Hand-written requests with the read-write token (skips when none is configured)."""
+    principal = require_principal(settings, "full")
+    return ApiClient(target, principal.token)
+
+
+@pytest.fixture(scope="session")
+def discovered(api, settings):
+    """Real ids of the target's data, found through the API before any test writes to it."""
+    api.target.reset()
+    if settings.mapping_ids:
+        mapping_ids = list(settings.mapping_ids)
+    elif settings.base_url is None:
+        mapping_ids = mock_mapping_ids(settings, app=loader.in_process_app())
+    else:
+        mapping_ids = []
+    return discover(api, mapping_ids)
+
+
+@pytest.fixture
+def fresh_state(target):
+    """Server state regenerated from the seed before the test (exclusive targets); nothing on a shared one."""
+    target.reset()
+    return target
+
+
+def require_principal(settings, kind: str):
+    principal = settings.principal(kind)
+    if principal is None:
+        pytest.skip(settings.missing_token_reason(kind))
+    return principal
+
+
+def require_writes(settings) -> None:
+    if not settings.writes_allowed:
+        pytest.skip(
+            f"{settings.target_label} is not local: the view POST writes to it; "
+            "pass --allow-writes (CONTRACT_ALLOW_WRITES=1) to include it"
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        item.config.stash[_REPORT_KEY].add_failure(item, call, report)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    run_report = config.stash.get(_REPORT_KEY, None)
+    if run_report is None:
+        return
+    stats = {key: len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed", "error", "skipped")}
+    run_report.finish(stats)
+    lines = run_report.terminal_lines()
+    if lines:
+        terminalreporter.section("contract summary")
+        for line in lines:
+            terminalreporter.write_line(line)
+    if run_report.settings.report_path is not None:
+        path = run_report.write_markdown(run_report.settings.report_path)
+        terminalreporter.write_line(f"contract report written to {path}")

@@ -1,0 +1,98 @@
+"""The schemathesis schemas the tests use, configured from the suite settings.
+
+Test modules build their schemas at import time (schemathesis parametrizes at collection), so the settings
+they read are the ones conftest.pytest_configure activated for this run. The schemathesis configuration is
+explicit here rather than discovered from a schemathesis.toml, so the same command gives the same requests
+wherever it runs.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from schemathesis import GenerationMode
+
+from contract_tests import checks, spec
+from contract_tests.settings import SuiteSettings
+
+_active: SuiteSettings | None = None
+_app = None
+
+
+def activate(settings: SuiteSettings) -> None:
+    """Called once by conftest.pytest_configure, before any test module is imported."""
+    global _active
+    _active = settings
+
+
+def active() -> SuiteSettings:
+    if _active is None:
+        raise RuntimeError("contract_tests settings are not active: run the suite through pytest (conftest.py)")
+    return _active
+
+
+def in_process_app():
+    """The WSGI app of an in-process run, built once. schemathesis copies `schema.app` into the clones it makes
+    when a test is parametrized (at import), so the app must exist before the test modules load their schemas."""
+    global _app
+    settings = active()
+    if not settings.in_process:
+        return None
+    if _app is None:
+        from contract_tests.target import build_app
+
+        _app = build_app(settings)
+    return _app
+
+
+def load(settings: SuiteSettings, modes: list[GenerationMode]) -> schemathesis.BaseSchema:
+    config = schemathesis.Config(seed=settings.seed)
+    schema = schemathesis.openapi.from_path(spec.SPEC_PATH, config=config)
+    schema.app = in_process_app()
+    schema.config.generation.update(
+        modes=modes,
+        max_examples=settings.max_examples,
+        # Stale examples replayed from a .hypothesis directory made runs flaky; every run starts from the seed.
+        database="none",
+    )
+    schema.config.update(request_timeout=settings.request_timeout)
+    principal = settings.principal("full")
+    if principal is not None:
+        _install_auth(schema, principal.token)
+    _filter_generated_requests(schema, positive=GenerationMode.POSITIVE in modes)
+    return schema
+
+
+def _install_auth(schema, token: str) -> None:
+    @schema.auth()
+    class SuiteToken:
+        """The read-write token; declared as auth so `ignored_auth` probes the API without it."""
+
+        def get(self, case, context):
+            return token
+
+        def set(self, case, data, context):
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
+
+
+def _filter_generated_requests(schema, positive: bool) -> None:
+    """Keep out of generated data what JSON Schema cannot say:
+    - `?__code=` and `Prefer: code=` make the mock answer a chosen status; generated data must not use them;
+    - positive data honours the documented cross-parameter rule "`from` must not be after `to`" (its breach
+      is tested on purpose by test_targeted.py and judged by checks.audit_filters_honoured)."""
+
+    @schema.hook
+    def filter_query(context, query):
+        if not isinstance(query, dict):
+            return True
+        if any(str(k).lower() == checks.FORCING_QUERY for k in query):
+            return False
+        if positive:
+            start, end = checks.parse_instant(query.get("from")), checks.parse_instant(query.get("to"))
+            if start is not None and end is not None and start > end:
+                return False
+        return True
+
+    @schema.hook
+    def filter_headers(context, headers):
+        return not (isinstance(headers, dict) and any(str(k).lower() == checks.FORCING_HEADER for k in headers))

@@ -1,0 +1,315 @@
+"""Targeted tests: rules that random data rarely reaches, checked on the target's real data.
+
+Pagination over a busy log, filters against the full log, list prefixes, unknown ids, malformed ids, routing
+errors, and the record-a-view scenario end to end. Every request also goes through all checks.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+
+from contract_tests import checks, spec
+from contract_tests.conftest import require_writes
+from contract_tests.model import ServerModel
+from contract_tests.reporting import ContractViolation, violated
+
+MAX_PAGES = 10  # bounds the page walk on a big deployment
+
+
+def _log_path(op: str, target_id: str) -> dict:
+    return {"dashboardId": target_id} if op == checks.DASHBOARD_LOGS else {"mappingId": target_id}
+
+
+def _busiest(found, op: str) -> tuple[str, int]:
+    if op == checks.DASHBOARD_LOGS:
+        target_id, total = found.busiest_dashboard, found.busiest_dashboard_total
+        hint = "no dashboard with audit entries was found through most viewed"
+    else:
+        target_id, total = found.busiest_mapping, found.busiest_mapping_total
+        hint = "no tool mapping with audit entries is known: set CONTRACT_MAPPING_IDS (no operation lists mappings)"
+    if not target_id or total < 2:
+        pytest.skip(hint)
+    return target_id, total
+
+
+@pytest.mark.parametrize("op", checks.LOG_LISTS)
+def test_consecutive_pages_do_not_overlap(op, api, discovered, fresh_state):
+    """Walking a busy log page by page gives every entry once, in order across page boundaries, and the page
+    after the last is empty."""
+    target_id, total = _busiest(discovered, op)
+    size = max(1, math.ceil(total / MAX_PAGES))
+    pages = math.ceil(total / size)
+    seen: dict[str, int] = {}
+    previous_last, previous_response = None, None
+    for page in range(1, pages + 1):
+        response, payload = api.ok(op, path=_log_path(op, target_id), query={"page": page, "pageSize": size})
+        items = payload["data"]
+        for entry in items:
+            violated(
+                "pages_do_not_overlap",
+                entry["_id"] not in seen,
+                f"entry {entry['_id']} is on page {page} and on page {seen.get(entry['_id'])} (pageSize {size})",
+                previous_response,
+                response,
+            )
+            seen[entry["_id"]] = page
+        if previous_last is not None and items:
+            first = items[0]
+            violated(
+                "pages_do_not_overlap",
+                (first["createdAt"], first["_id"].lower()) < (previous_last["createdAt"], previous_last["_id"].lower()),
+                f"page {page} starts with an entry ({first['createdAt']}, {first['_id']}) not older than the last "
+                f"of page {page - 1} ({previous_last['createdAt']}, {previous_last['_id']})",
+                previous_response,
+                response,
+            )
+        previous_last = items[-1] if items else previous_last
+        previous_response = response
+    violated(
+        "pages_do_not_overlap",
+        len(seen) == total,
+        f"{pages} pages of {size} gave {len(seen)} distinct entries; totalItems said {total}",
+        previous_response,
+    )
+    response, payload = api.ok(op, path=_log_path(op, target_id), query={"page": pages + 1, "pageSize": size})
+    violated("page_past_the_end_is_empty", payload["data"] == [], f"page {pages + 1} of {pages} is not empty", response)
+
+
+def _full_log(api, op, target_id):
+    response, payload = api.ok(op, path=_log_path(op, target_id), query={"pageSize": 1000})
+    if payload["pagination"]["totalItems"] > len(payload["data"]):
+        pytest.skip(f"the log of {target_id} has more than 1000 entries; filter completeness needs it on one page")
+    return payload["data"]
+
+
+@pytest.mark.parametrize("op", checks.LOG_LISTS)
+def test_filters_select_exactly_the_matching_entries(op, api, discovered, fresh_state):
+    """Each filter returns every matching entry of the full log and nothing else (the check proves "nothing
+    else" on every response; this proves "every"), boundaries of from/to inclusive."""
+    target_id, _ = _busiest(discovered, op)
+    full = _full_log(api, op, target_id)
+    sample = full[len(full) // 2]
+    queries = [{"action": action} for action in sorted({e["action"] for e in full})][:4]
+    queries.append({"action": "export" if all(e["action"] != "export" for e in full) else "create"})
+    queries.append({"userId": sample["user_id"]})
+    queries.append({"from": sample["createdAt"]})
+    queries.append({"to": sample["createdAt"]})
+    queries.append({"from": sample["createdAt"], "to": sample["createdAt"]})
+    queries.append({"action": sample["action"], "userId": sample["user_id"], "to": sample["createdAt"]})
+    for query in queries:
+        wanted = [e["_id"] for e in full if _matches(e, query)]
+        response, payload = api.ok(op, path=_log_path(op, target_id), query={**query, "pageSize": 1000})
+        got = [e["_id"] for e in payload["data"]]
+        violated(
+            "filters_complete",
+            got == wanted and payload["pagination"]["totalItems"] == len(wanted),
+            f"filter {query} on the log of {target_id}: {len(wanted)} of its {len(full)} entries match "
+            f"({wanted[:5]}...), the answer lists {len(got)} ({got[:5]}...) with totalItems "
+            f"{payload['pagination']['totalItems']}",
+            response,
+        )
+
+
+def _matches(entry: dict, query: dict) -> bool:
+    created = checks.timestamp(entry["createdAt"])
+    if "action" in query and entry["action"] != query["action"]:
+        return False
+    if "userId" in query and entry["user_id"].lower() != query["userId"].lower():
+        return False
+    if "from" in query and created < checks.parse_instant(query["from"]):
+        return False
+    if "to" in query and created > checks.parse_instant(query["to"]):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("op", checks.LOG_LISTS)
+def test_from_after_to_is_rejected(op, api, fresh_state):
+    """The parameters say `from` must not be after `to`: such a request is a 400 in the Error body."""
+    response = api.check(
+        op,
+        path=_log_path(op, spec.example_of_parameter("dashboardId")),
+        query={"from": "2026-11-02T00:00:00.000Z", "to": "2026-11-01T00:00:00.000Z"},
+    )
+    violated("from_after_to_rejected", response.status_code == 400, "from after to was not refused with 400", response)
+
+
+@pytest.mark.parametrize("op", (checks.MOST_VIEWED, checks.RECENTLY_VIEWED))
+def test_smaller_limit_is_a_prefix(op, api, fresh_state):
+    """`limit` cuts the same ordered list: the first k items of limit=100 are the items of limit=k."""
+    response_all, payload = api.ok(op, query={"limit": 100})
+    everything = [d["dashboardId"] for d in payload["data"]]
+    if len(everything) < 2:
+        pytest.skip(f"{op} lists fewer than 2 dashboards on this target")
+    for limit in sorted({1, 2, len(everything) // 2, len(everything) - 1} - {0}):
+        response, payload = api.ok(op, query={"limit": limit})
+        got = [d["dashboardId"] for d in payload["data"]]
+        violated(
+            "limit_is_a_prefix",
+            got == everything[:limit],
+            f"limit={limit} gave {got}, the first {limit} of limit=100 are {everything[:limit]}",
+            response_all,
+            response,
+        )
+
+
+def test_unknown_ids_give_empty_results(api, fresh_state):
+    """Well-formed ids of nothing: zero stats with null times, empty log pages, and 404 for one audit entry."""
+    dashboard, mapping, entry = str(uuid.uuid4()), str(uuid.uuid4()), uuid.uuid4().hex[:24]
+    response, payload = api.ok(checks.STATS, path={"dashboardId": dashboard})
+    data = payload["data"]
+    violated(
+        "unknown_dashboard_has_zero_stats",
+        data["totalViews"] == 0 and data["firstViewedAt"] is None and all(d["views"] == 0 for d in data["dailyViews"]),
+        f"dashboard {dashboard} was never viewed, yet its stats are not zero",
+        response,
+    )
+    for op, path in ((checks.DASHBOARD_LOGS, {"dashboardId": dashboard}), (checks.MAPPING_LOGS, {"mappingId": mapping})):
+        response, payload = api.ok(op, path=path)
+        violated(
+            "unknown_target_has_empty_log",
+            payload["data"] == [] and payload["pagination"]["totalItems"] == 0,
+            f"{op} of an id that names nothing is not an empty page",
+            response,
+        )
+    response = api.check(checks.AUDIT_LOG, path={"auditLogId": entry})
+    violated("unknown_entry_is_404", response.status_code == 404, f"audit entry {entry} does not exist", response)
+
+
+def test_audit_entry_by_id_matches_the_log(api, discovered, fresh_state):
+    """An entry read by id is the entry the log listed."""
+    if not discovered.entries:
+        pytest.skip("no audit entry was found through the dashboards' logs")
+    for entry in discovered.entries[:3]:
+        for spelling in (entry["_id"], entry["_id"].upper()):
+            response, payload = api.ok(checks.AUDIT_LOG, path={"auditLogId": spelling})
+            violated(
+                "entry_by_id_matches_log",
+                payload["data"] == entry,
+                f"GET {spelling} differs from the entry in the log of {entry['target_id']}",
+                response,
+            )
+
+
+MALFORMED_IDS = {
+    "dashboardId": ["not-a-uuid", "123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400", "zzzzzzzz-e89b-12d3-a456-426614174000"],
+    "mappingId": ["not-a-uuid", "123e4567e89b12d3a456426614174000", "1"],
+    "auditLogId": ["xyz", "507f1f77bcf86cd79943901", "507f1f77bcf86cd7994390111", "507f1f77bcf86cd79943901g"],
+}
+
+
+@pytest.mark.parametrize("op", [op.operation_id for op in spec.operations() if op.path_params])
+def test_malformed_ids_are_rejected(op, api, settings, fresh_state):
+    """A malformed path id is the caller's mistake: 400 in the Error body, naming the parameter; never a 5xx."""
+    operation = spec.operation(op)
+    if operation.writes:
+        require_writes(settings)
+    (name,) = operation.path_params
+    for value in MALFORMED_IDS[name]:
+        response = api.check(op, path={name: value})
+        violated(
+            "malformed_id_rejected",
+            response.status_code == 400,
+            f"{op} with {name}={value!r} answered {response.status_code}; the spec documents 400",
+            response,
+        )
+        details = checks.body(response).get("details") or []
+        violated(
+            "malformed_id_rejected",
+            any(isinstance(d, dict) and d.get("name") == name for d in details),
+            f"the 400 for {name}={value!r} does not name {name} in details",
+            response,
+        )
+
+
+def test_routing_errors_use_the_error_body(target):
+    """Paths and methods outside the spec answer 404 / 405 (with Allow) in the one Error body."""
+    stats_path = spec.operation(checks.STATS).path.replace("{dashboardId}", spec.example_of_parameter("dashboardId"))
+    cases = [
+        ("GET", checks.PREFIX + "/no-such-resource/at-all", 404),
+        ("GET", "/no-such-path", 404),
+        ("DELETE", stats_path, 405),
+        ("PUT", checks.PREFIX + "/dashboard/most-viewed", 405),
+    ]
+    for method, path, status in cases:
+        response = target.raw(method, path)
+        violated("routing_error_status", response.status_code == status, f"{method} {path} should be {status}", response)
+        try:
+            checks.error_body_conformance(None, response, None)
+        except AssertionError as exc:
+            raise ContractViolation("error_body_conformance", f"{method} {path}: {exc}") from None
+        if status == 405:
+            violated("routing_error_status", bool(checks.header(response, "Allow")), "405 without an Allow header", response)
+
+
+def test_record_view_is_reflected_everywhere(api, discovered, settings, fresh_state):
+    """The issue's scenario: record a view of the most viewed dashboard, then stats, logs, recently viewed and
+    most viewed must agree (exactly on an exclusive target, at least on a shared one)."""
+    require_writes(settings)
+    if not discovered.dashboards:
+        pytest.skip("most viewed lists no dashboard on this target")
+    model = ServerModel(exclusive=api.target.exclusive, user_id=settings.principal("full").user_id)
+    dashboard = api.ok(checks.MOST_VIEWED, query={"limit": 1})[1]["data"][0]["dashboardId"]
+
+    def step(op, **kwargs):
+        case, response = api.send(op, **kwargs)
+        case.validate_response(response, transport_kwargs=api.target.call_kwargs())
+        violated("documented_success", response.status_code == 200, f"{op} did not answer 200", response)
+        model.observe(response, case)
+        return response, checks.body(response)
+
+    step(checks.MOST_VIEWED, query={"limit": 100})
+    _, before = step(checks.STATS, path={"dashboardId": dashboard})
+    _, logs_before = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"pageSize": 1})
+    view_response, view = step(checks.RECORD_VIEW, path={"dashboardId": dashboard})
+    violated(
+        "view_counted",
+        view["data"]["viewCount"] >= before["data"]["totalViews"] + 1,
+        f"viewCount {view['data']['viewCount']} after {before['data']['totalViews']} views",
+        view_response,
+    )
+    response, after = step(checks.STATS, path={"dashboardId": dashboard})
+    violated(
+        "view_counted",
+        after["data"]["totalViews"] >= before["data"]["totalViews"] + 1,
+        f"stats totalViews went from {before['data']['totalViews']} to {after['data']['totalViews']} across a view",
+        response,
+    )
+    response, logs_after = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"pageSize": 1})
+    violated(
+        "view_logged",
+        logs_after["pagination"]["totalItems"] >= logs_before["pagination"]["totalItems"] + 1,
+        "the dashboard's log did not grow by the view's entry",
+        response,
+    )
+    step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"action": "view", "pageSize": 5})
+    response, recent = step(checks.RECENTLY_VIEWED, query={"limit": 100})
+    violated(
+        "recently_viewed_after_view",
+        any(d["dashboardId"] == dashboard for d in recent["data"]),
+        f"dashboard {dashboard}, just viewed, is not in the caller's recently viewed",
+        response,
+    )
+    step(checks.MOST_VIEWED, query={"limit": 100})
+
+
+def test_view_of_unknown_dashboard_counts_but_is_not_listed(api, settings, fresh_state):
+    """docs/ARCHITECTURE.md: a view of a well-formed unknown id answers 200 and counts in its stats, but the
+    dashboard lists only show dashboards that exist."""
+    require_writes(settings)
+    dashboard = str(uuid.uuid4())
+    response, view = api.ok(checks.RECORD_VIEW, path={"dashboardId": dashboard})
+    violated("view_counted", view["data"]["viewCount"] == 1, "the first view of a new id must count 1", response)
+    response, stats = api.ok(checks.STATS, path={"dashboardId": dashboard})
+    violated("view_counted", stats["data"]["totalViews"] == 1, "stats do not count the view of the unknown id", response)
+    for op in (checks.RECENTLY_VIEWED, checks.MOST_VIEWED):
+        response, payload = api.ok(op, query={"limit": 100})
+        violated(
+            "lists_show_existing_dashboards",
+            all(d["dashboardId"] != dashboard for d in payload["data"]),
+            f"{op} lists {dashboard}, an id that names no dashboard",
+            response,
+        )
