@@ -106,8 +106,11 @@ class _CompiledParameter:
         return raw
 
     def error(self, value: Any) -> str | None:
-        for error in self.validator.iter_errors(value):
-            return _short(error.message)  # the first, in the schema's keyword order
+        for error in self.validator.iter_errors(value):  # the first, in the schema's keyword order
+            shown = repr(value)
+            if len(shown) > _MAX_REPR:  # keep the words of the message, not 4000 digits of the value
+                return _short(error.message.replace(shown, shown[:_MAX_REPR // 2] + "..."))
+            return _short(error.message)
         return None
 
     def convert(self, value: Any) -> Any:

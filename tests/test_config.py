@@ -1,0 +1,81 @@
+"""config.py: defaults -> MOCK_* environment -> test_config, one coercion per key, clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mock_server.config import DEFAULT_CORS_ORIGINS, KEYS, REPO_ROOT, ConfigError, load_config
+
+
+def test_defaults():
+    config = load_config(environ={})
+    assert config["SEED"] == 42 and config["NOW"] is None and config["DB"] is None
+    assert config["HOST"] == "127.0.0.1" and config["PORT"] == 4010 and config["WORKERS"] == 1
+    assert config["VALIDATE_RESPONSES"] is True and config["ERROR_RATE"] == 0.0 and config["LATENCY"] is None
+    assert config["MAX_CONTENT_LENGTH"] == 64 * 1024 and config["ADMIN_TOKEN"] is None
+    assert config["TOKENS_FILE"] == str(REPO_ROOT / "fixtures" / "tokens.yaml")
+    assert config["SPEC_FILE"] == str(REPO_ROOT / "openapi.yaml")
+    assert "http://localhost:5173" in config["CORS_ORIGINS"] and "*" not in config["CORS_ORIGINS"]
+    assert config["CORS_ORIGINS"] == DEFAULT_CORS_ORIGINS
+    assert all(config[k] is None for k in ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS"))
+
+
+def test_environment_overrides_defaults_and_test_config_overrides_environment():
+    environ = {"MOCK_SEED": "7", "MOCK_ERROR_RATE": "0.25", "MOCK_VALIDATE_RESPONSES": "off",
+               "MOCK_CORS_ORIGINS": "http://a.example, https://b.example/", "MOCK_VIEWS": "100",
+               "MOCK_NOW": "2026-11-25T12:00:00Z", "SEED": "99"}
+    config = load_config(environ=environ)
+    assert config["SEED"] == 7 and config["ERROR_RATE"] == 0.25 and config["VALIDATE_RESPONSES"] is False
+    assert config["CORS_ORIGINS"] == ("http://a.example", "https://b.example")
+    assert config["VIEWS"] == 100
+    assert config["NOW"] == datetime(2026, 11, 25, 12, tzinfo=UTC)
+    config = load_config({"SEED": 8, "VALIDATE_RESPONSES": True}, environ=environ)
+    assert config["SEED"] == 8 and config["VALIDATE_RESPONSES"] is True and config["ERROR_RATE"] == 0.25
+
+
+def test_every_key_has_an_environment_variable():
+    environ = {"MOCK_" + key: value for key, value in {
+        "SEED": "1", "NOW": "2026-01-01", "DB": "/tmp/x.db", "USERS": "3", "DASHBOARDS": "4", "MAPPINGS": "5",
+        "VIEWS": "6", "AUDIT_LOGS": "7", "LATENCY": "10-20", "ERROR_RATE": "0.5", "TOKENS_FILE": "/t.yaml",
+        "SPEC_FILE": "/s.yaml", "VALIDATE_RESPONSES": "0", "CORS_ORIGINS": "*", "HOST": "0.0.0.0",
+        "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10"}.items()}
+    assert {key[5:] for key in environ} == set(KEYS)
+    config = load_config(environ=environ)
+    defaults = load_config(environ={})
+    assert all(config[key] != defaults[key] for key in KEYS)
+
+
+def test_other_keys_pass_through_for_flask():
+    assert load_config({"TESTING": True}, environ={})["TESTING"] is True
+
+
+def test_now_forms():
+    assert load_config({"NOW": "2026-11-25"}, environ={})["NOW"] == datetime(2026, 11, 25, tzinfo=UTC)
+    assert load_config({"NOW": "2026-11-25T14:00:00+02:00"}, environ={})["NOW"] == datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert load_config({"NOW": datetime(2026, 1, 1)}, environ={})["NOW"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert load_config({"NOW": ""}, environ={})["NOW"] is None
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("SEED", "x", "SEED must be an integer"),
+    ("SEED", True, "SEED must be an integer"),
+    ("PORT", "70000", "PORT must be between 0 and 65535"),
+    ("WORKERS", 0, "WORKERS must be between 1"),
+    ("ERROR_RATE", "1.5", "ERROR_RATE must be between 0 and 1"),
+    ("ERROR_RATE", "often", "ERROR_RATE must be a number"),
+    ("VALIDATE_RESPONSES", "maybe", "VALIDATE_RESPONSES must be true or false"),
+    ("NOW", "yesterday", "NOW must be an ISO 8601 instant"),
+    ("VIEWS", "-1", "VIEWS must be between 0"),
+    ("CORS_ORIGINS", "localhost:3000", "is not an origin"),
+    ("HOST", "", "HOST must not be empty"),
+])
+def test_bad_values_name_the_key(key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config({key: value}, environ={})
+
+
+def test_bad_environment_values_are_refused_too():
+    with pytest.raises(ConfigError, match="MAX_CONTENT_LENGTH"):
+        load_config(environ={"MOCK_MAX_CONTENT_LENGTH": "big"})
