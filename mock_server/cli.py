@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .auth import TokenRegistry, TokenFileError
 from .config import ConfigError, load_config
 from .faults import parse_latency
 from .spec import SpecError, load_spec
+from .timestamps import iso
 
 # flag -> config key (the env var is MOCK_<key>)
 _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -113,8 +115,8 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     ops = list(spec.operations.values())
     for token, principal in tokens.entries():
         allowed = [op for op in ops if principal.scopes & op.required_scopes and principal.role in op.required_roles]
-        if principal.expires is not None:
-            what = f"expires {principal.expires.isoformat()}"
+        if principal.expires is not None and principal.expires <= (config["NOW"] or datetime.now(UTC)):
+            what = f"expired {iso(principal.expires)}: 401 everywhere"
         elif len(allowed) == len(ops):
             what = "every operation"
         elif not allowed:

@@ -1,0 +1,177 @@
+"""cli.py: flags mirror MOCK_* variables (a flag wins), the banner, the temp --db of gunicorn, a real start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from mock_helpers import ROOT, TOKENS, url
+from mock_server import cli
+from mock_server.config import KEYS, load_config
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """Replace both servers with recorders: main() runs fully, nothing listens."""
+    calls: list[tuple] = []
+    import mock_server.serving as serving
+
+    monkeypatch.setattr(serving, "run_werkzeug", lambda overrides, host, port: calls.append(
+        ("werkzeug", dict(overrides), host, port)))
+
+    def gunicorn(overrides, host, port, workers):
+        assert Path(overrides["DB"]).exists()
+        calls.append(("gunicorn", dict(overrides), host, port, workers))
+
+    monkeypatch.setattr(serving, "run_gunicorn", gunicorn)
+    for key in KEYS:
+        monkeypatch.delenv("MOCK_" + key, raising=False)
+    return calls
+
+
+def test_every_config_key_but_the_admin_token_has_a_flag():
+    serve = cli.build_parser()._subparsers._group_actions[0].choices["serve"]  # noqa: SLF001
+    dests = {action.dest for action in serve._actions}  # noqa: SLF001
+    assert set(KEYS) - dests == {"ADMIN_TOKEN"}  # a secret on the command line would show in `ps`
+    assert set(KEYS) - {"ADMIN_TOKEN"} <= dests
+
+
+def test_flags_become_overrides_and_win_over_the_environment(served, monkeypatch, capsys):
+    monkeypatch.setenv("MOCK_SEED", "5")
+    monkeypatch.setenv("MOCK_ERROR_RATE", "0.5")
+    assert cli.main(["serve", "--seed", "9", "--port", "4999", "--latency", "10-20", "--no-validate-responses",
+                     "--cors-origins", "http://a.example", "--views", "100", "--audit-logs", "50",
+                     "--now", "2026-11-25T12:00:00Z"]) == 0
+    kind, overrides, host, port = served[0]
+    assert (kind, host, port) == ("werkzeug", "127.0.0.1", 4999)
+    assert overrides == {"SEED": 9, "PORT": 4999, "LATENCY": "10-20", "VALIDATE_RESPONSES": False,
+                         "CORS_ORIGINS": "http://a.example", "VIEWS": 100, "AUDIT_LOGS": 50,
+                         "NOW": "2026-11-25T12:00:00Z"}
+    config = load_config(overrides)  # what create_app will see: the flag's seed, the environment's rate
+    assert config["SEED"] == 9 and config["ERROR_RATE"] == 0.5
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:4999" in out and "seed 9" in out
+
+
+def test_the_banner_lists_every_token_and_what_it_may_do(served, capsys):
+    cli.main(["serve"])
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("mock-")}
+    assert set(lines) == {t["token"] for t in TOKENS}
+    assert lines["mock-admin-token"].endswith("every operation")
+    assert lines["mock-noscope-token"].endswith("no operation (403)")
+    assert "401 everywhere" in lines["mock-expired-token"]
+    assert "recordDashboardView" not in lines["mock-user-readonly-token"]
+    assert "getAuditLog" in lines["mock-auditor-token"] and "getDashboardStats" not in lines["mock-auditor-token"]
+    assert "/openapi.yaml" in out and "/__admin/health" in out
+
+
+def test_workers_without_a_db_get_a_temporary_file_removed_at_exit(served, capsys):
+    assert cli.main(["serve", "--workers", "3"]) == 0
+    kind, overrides, host, port, workers = served[0]
+    assert (kind, workers) == ("gunicorn", 3)
+    assert "deleted at exit" in capsys.readouterr().err
+    assert not Path(overrides["DB"]).exists()
+
+
+def test_workers_with_a_db_keep_it(served, tmp_path):
+    db = tmp_path / "mock.db"
+    db.write_bytes(b"")
+    cli.main(["serve", "--workers", "2", "--db", str(db)])
+    assert served[0][1]["DB"] == str(db) and db.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["serve", "--error-rate", "2"], "ERROR_RATE must be between 0 and 1"),
+    (["serve", "--latency", "slow"], "latency must be milliseconds"),
+    (["serve", "--spec-file", "/nonexistent.yaml"], "cannot read the spec file"),
+    (["serve", "--tokens-file", "/nonexistent.yaml"], "cannot read the tokens file"),
+    (["serve", "--now", "soon"], "NOW must be an ISO 8601 instant"),
+])
+def test_bad_settings_exit_2_with_a_message(served, capsys, argv, words):
+    assert cli.main(argv) == 2
+    assert words in capsys.readouterr().err
+    assert served == []
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main([])
+    assert caught.value.code == 2
+
+
+# --- a real server ----------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(args: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `python -m mock_server serve` on a free port; its output goes to files, not pipes (a full pipe
+    would block the server's logging, and with it the server)."""
+    port = free_port()
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "serve", "--port", str(port), *args],
+        cwd=ROOT, stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})})
+    process.outputs = (out, err)  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {stop(process)}")
+        try:
+            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    stop(process)
+    raise AssertionError("server did not come up in 60 s")
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    """Stop the server we started (by its pid) and return its stdout and stderr."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    texts = []
+    for stream in process.outputs:  # type: ignore[attr-defined]
+        stream.seek(0)
+        texts.append(stream.read())
+        stream.close()
+    return texts[0], texts[1]
+
+
+def test_serve_with_werkzeug_for_real():
+    process, base = start(["--seed", "5", "--views", "300", "--audit-logs", "200"], env={"MOCK_SEED": "99"})
+    try:
+        health = requests.get(base + "/__admin/health", timeout=5).json()
+        assert health["seed"] == 5  # the flag won over MOCK_SEED
+        response = requests.get(base + url("/dashboard/most-viewed?limit=1"), timeout=5,
+                                headers={"Authorization": "Bearer mock-admin-token"})
+        assert response.status_code == 200
+        assert response.headers["Server"] == "insights-mock"  # no werkzeug or Python version
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert requests.get(base + url("/dashboard/most-viewed"), timeout=5).status_code == 401
+    finally:
+        out, err = stop(process)
+    assert "mock-admin-token" in out  # the banner shows the tokens to try
+    log = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [entry["status"] for entry in log if entry["operationId"]] == [200, 401]
+    assert "mock-admin-token" not in err
