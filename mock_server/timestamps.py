@@ -7,6 +7,7 @@ format them only at the edge.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 MS_PER_DAY = 86_400_000
 EPOCH = date(1970, 1, 1)
@@ -26,13 +27,18 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH_DT + timedelta(milliseconds=ms)
 
 
+@lru_cache(maxsize=8192)
+def _day_prefix(day: int) -> str:
+    return f"{(EPOCH + timedelta(days=day)).isoformat()}T"
+
+
 def iso_ms(ms: int) -> str:
-    """`2026-11-20T09:15:02.123Z` of epoch milliseconds."""
+    """`2026-11-20T09:15:02.123Z` of epoch milliseconds (hot in bulk generation: the date part is cached)."""
     day, rest = divmod(ms, MS_PER_DAY)
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
-    return f"{(EPOCH + timedelta(days=day)).isoformat()}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return "%s%02d:%02d:%02d.%03dZ" % (_day_prefix(day), hours, minutes, seconds, millis)
 
 
 def iso(at: datetime) -> str:
@@ -53,17 +59,22 @@ def day_date(number: int) -> date:
     return EPOCH + timedelta(days=number)
 
 
+@lru_cache(maxsize=8192)
+def _day_ms(text: str) -> int:
+    return (date.fromisoformat(text) - EPOCH).days * MS_PER_DAY
+
+
 def ms_from_iso(text: str) -> int:
     """Epoch ms of an ISO 8601 instant; our own `...T..:..:..mmmZ` form takes a fast path (bulk loads)."""
-    if len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
+    if len(text) == 24 and text[10] == "T" and text[13] == ":" and text[19] == "." and text[23] == "Z":
         try:
-            day = date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+            day_ms = _day_ms(text[:10])
             h, m, s, ms = int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:23])
         except ValueError:
             pass
         else:
-            if h < 24 and m < 60 and s < 60:
-                return (day - EPOCH).days * MS_PER_DAY + ((h * 60 + m) * 60 + s) * 1000 + ms
+            if 0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60 and 0 <= ms:
+                return day_ms + ((h * 60 + m) * 60 + s) * 1000 + ms
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text!r}")

@@ -520,6 +520,8 @@ def test_threads_share_an_in_memory_store(dataset):
 
 
 def _ensure_loaded_worker(path: str, barrier, calls, results, busy_timeout_ms: int, slow_s: float) -> None:
+    barrier.wait(timeout=60)
+    # Opened after the barrier: some workers open the file while another creates the schema or loads.
     store = open_store(path, busy_timeout_ms=busy_timeout_ms)
 
     def make() -> Dataset:
@@ -528,7 +530,6 @@ def _ensure_loaded_worker(path: str, barrier, calls, results, busy_timeout_ms: i
         time.sleep(slow_s)  # a big dataset: others wait longer than their busy timeout
         return small_dataset()
 
-    barrier.wait(timeout=60)
     results.put(store.ensure_loaded(make))
     store.close()
 

@@ -21,6 +21,7 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -359,27 +360,51 @@ class SQLiteStore:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
+    def _with_write_lock(self, work: Callable[[sqlite3.Connection], object]) -> object:
+        """Run `work` in a write transaction, waiting past busy_timeout (up to load_wait_s) while another
+        process holds the lock for long, as during a big load."""
+        deadline = time.monotonic() + self._load_wait_s
+        while True:
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"{self.db_path}: still locked by another process after "
+                                     f"{self._load_wait_s:.0f} s") from exc
+
     def _init_schema(self) -> None:
-        with self._write() as conn:
-            has_meta = conn.execute(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").fetchone()
-            if has_meta:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None or row[0] != SCHEMA_VERSION:
-                    found = row[0] if row else "none"
-                    raise StoreError(f"{self.db_path}: database schema version {found}, this insights-mock "
-                                     f"needs {SCHEMA_VERSION}; delete the file to start afresh")
-            else:
-                other = conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' LIMIT 1").fetchone()
-                if other is not None:
-                    raise StoreError(f"{self.db_path} holds tables of another application ({other[0]})")
-            for statement in _TABLES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            for statement in _INDEXES:
+        # Read first: a file another process is loading right now already has its schema, and a reader
+        # does not wait for that writer.
+        with self._read() as conn:
+            if self._schema_is_ours(conn):
+                return
+        self._with_write_lock(self._create_schema)
+
+    def _schema_is_ours(self, conn: sqlite3.Connection) -> bool:
+        if conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").fetchone():
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:
+                found = row[0] if row else "none"
+                raise StoreError(f"{self.db_path}: database schema version {found}, this insights-mock "
+                                 f"needs {SCHEMA_VERSION}; delete the file to start afresh")
+            return True
+        other = conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' LIMIT 1").fetchone()
+        if other is not None:
+            raise StoreError(f"{self.db_path} holds tables of another application ({other[0]})")
+        return False
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        if self._schema_is_ours(conn):  # another process created it while we waited for the lock
+            return
+        for statement in _TABLES.split(";"):
+            if statement.strip():
                 conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                         (SCHEMA_VERSION,))
+        for statement in _INDEXES:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     # -- loading ---------------------------------------------------------------------------------------
 
@@ -394,24 +419,21 @@ class SQLiteStore:
     def ensure_loaded(self, make_dataset: Callable[[], Dataset]) -> bool:
         if not self.is_empty():
             return False
-        deadline = time.monotonic() + self._load_wait_s
-        while True:
-            try:
-                with self._write() as conn:
-                    # Re-checked under the write lock: another worker may have loaded meanwhile.
-                    if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is not None:
-                        return False
-                    self._load(conn, make_dataset())
-                    return True
-            except sqlite3.OperationalError as exc:
-                # Another process holds the write lock longer than busy_timeout (a big load): wait on.
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise StoreError(f"{self.db_path}: still locked by another process after "
-                                     f"{self._load_wait_s:.0f} s") from exc
+
+        def load_if_empty(conn: sqlite3.Connection) -> bool:
+            # Re-checked under the write lock: another worker may have loaded meanwhile.
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is not None:
+                return False
+            self._load(conn, make_dataset())
+            return True
+
+        return bool(self._with_write_lock(load_if_empty))
 
     def _load(self, conn: sqlite3.Connection, dataset: Dataset) -> None:
+        with _no_cyclic_gc():
+            self._bulk_insert(conn, dataset)
+
+    def _bulk_insert(self, conn: sqlite3.Connection, dataset: Dataset) -> None:
         for name in _INDEX_NAMES:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for table in _DATA_TABLES:
@@ -538,6 +560,19 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._conns.close()
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A bulk load creates millions of short-lived tuples; the cyclic collector rescanning the heap for
+    them is pure overhead (they hold no cycles, reference counting frees them)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _audit_row(entry: dict) -> tuple:
