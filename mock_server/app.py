@@ -96,7 +96,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = load_config(test_config)
     app = Flask("mock_server")
     app.config.update(config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])

@@ -20,6 +20,7 @@ from .auth import TokenRegistry, TokenFileError
 from .config import ConfigError, load_config
 from .faults import parse_latency
 from .spec import SpecError, load_spec
+from .store import StoreError
 from .timestamps import iso
 
 # flag -> config key (the env var is MOCK_<key>)
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             run_werkzeug(overrides, config["HOST"], config["PORT"])
     except KeyboardInterrupt:
         pass
+    except (ConfigError, StoreError) as exc:  # e.g. sizes the generator refuses, a --db file not ours
+        print(f"insights-mock: {exc}", file=sys.stderr)
+        return 2
     finally:
         # gunicorn workers unwind through here too after the fork: only the master cleans up.
         if temp_db is not None and os.getpid() == master:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +51,51 @@ def operations() -> list[tuple[str, str, str]]:
             if isinstance(op, dict) and "operationId" in op:
                 found.append((op["operationId"], method.upper(), path))
     return found
+
+
+# --- a served mock in a subprocess (test_cli, test_serving) ---------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(args: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `python -m mock_server serve` on a free port; its output goes to files, not pipes (a full pipe
+    would block the server's logging, and with it the server)."""
+    port = free_port()
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "serve", "--port", str(port), *args],
+        cwd=ROOT, stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})})
+    process.outputs = (out, err)  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {stop(process)}")
+        try:
+            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    stop(process)
+    raise AssertionError("server did not come up in 60 s")
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    """Stop the server we started (by its pid) and return its stdout and stderr."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    texts = []
+    for stream in process.outputs:  # type: ignore[attr-defined]
+        stream.seek(0)
+        texts.append(stream.read())
+        stream.close()
+    return texts[0], texts[1]

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from mock_helpers import ROOT, TOKENS, url
+from mock_helpers import TOKENS, free_port, start, stop, url
 from mock_server import cli
 from mock_server.config import KEYS, load_config
 
@@ -112,52 +105,6 @@ def test_a_command_is_required(capsys):
 
 # --- a real server ----------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(args: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `python -m mock_server serve` on a free port; its output goes to files, not pipes (a full pipe
-    would block the server's logging, and with it the server)."""
-    port = free_port()
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "serve", "--port", str(port), *args],
-        cwd=ROOT, stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})})
-    process.outputs = (out, err)  # type: ignore[attr-defined]
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {stop(process)}")
-        try:
-            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
-                return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    stop(process)
-    raise AssertionError("server did not come up in 60 s")
-
-
-def stop(process: subprocess.Popen) -> tuple[str, str]:
-    """Stop the server we started (by its pid) and return its stdout and stderr."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    texts = []
-    for stream in process.outputs:  # type: ignore[attr-defined]
-        stream.seek(0)
-        texts.append(stream.read())
-        stream.close()
-    return texts[0], texts[1]
-
-
 def test_serve_with_werkzeug_for_real():
     process, base = start(["--seed", "5", "--views", "300", "--audit-logs", "200"], env={"MOCK_SEED": "99"})
     try:
@@ -175,3 +122,12 @@ def test_serve_with_werkzeug_for_real():
     log = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert [entry["status"] for entry in log if entry["operationId"]] == [200, 401]
     assert "mock-admin-token" not in err
+
+
+def test_a_database_file_that_is_not_ours_exits_2(tmp_path, capsys, monkeypatch):
+    for key in KEYS:
+        monkeypatch.delenv("MOCK_" + key, raising=False)
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database at all, just some notes " * 100)
+    assert cli.main(["serve", "--db", str(bad), "--port", str(free_port())]) == 2  # fails before binding
+    assert "cannot be used" in capsys.readouterr().err

@@ -8,9 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from mock_helpers import ADMIN, WRITERS, bearer, url
+from mock_helpers import ADMIN, WRITERS, bearer, start, stop, url
 from mock_server.serving import _Handler, bind_address
-from test_cli import start, stop
 
 
 @pytest.mark.parametrize("host, expected", [("127.0.0.1", "127.0.0.1:80"), ("::1", "[::1]:80"),
