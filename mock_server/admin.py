@@ -57,9 +57,10 @@ def _guard() -> None:
                            headers={"WWW-Authenticate": 'Bearer realm="insights-admin"'})
 
 
-def _counts(state) -> dict[str, int]:
+def _counts(state) -> dict[str, int] | None:
+    """Row counts, when the store can tell them (an optional store method; null otherwise)."""
     counts = getattr(state.store, "counts", None)
-    return dict(counts()) if callable(counts) else {}
+    return dict(counts()) if callable(counts) else None
 
 
 def _summary(state) -> dict:

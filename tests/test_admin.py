@@ -18,7 +18,7 @@ def test_health_reports_status_seed_and_time(client):
     assert body["now"] >= NOW
     assert body["operations"] == 7
     assert body["validateResponses"] is True
-    assert isinstance(body["counts"], dict)
+    assert "counts" in body  # the store's row counts when it offers counts(), else null
 
 
 def test_reset_restores_the_generated_state(client, generated):

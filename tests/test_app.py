@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import jsonschema_rs
@@ -130,6 +131,16 @@ def test_a_body_over_the_limit_is_a_413(app_factory):
     assert "1024" in response.json["details"][0]["message"]
     assert client.get(url(f"/dashboard/{UNKNOWN_UUID}/stats"), headers=ADMIN).json["data"]["totalViews"] == 0
     assert client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers=ADMIN, data=b"x" * 1024).status_code == 200
+
+
+@pytest.mark.parametrize("size, status", [(1024, 200), (1025, 413), (70_000, 413)])
+def test_a_chunked_body_is_held_to_the_limit_too(app_factory, size, status):
+    """A chunked body has no Content-Length; the server de-chunks it and says so (wsgi.input_terminated)."""
+    app = app_factory(MAX_CONTENT_LENGTH=1024)
+    response = FlaskClient(app).post(
+        url(f"/dashboard/{UNKNOWN_UUID}/view"), headers={**ADMIN, "Transfer-Encoding": "chunked"},
+        input_stream=io.BytesIO(b"x" * size), environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == status
 
 
 def test_head_and_plain_options_work_without_a_token(client):
