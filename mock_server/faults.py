@@ -12,7 +12,10 @@ the documented 500). Both draw from one RNG seeded with SEED, behind a lock, so 
 gets the same delays and failures on every run with the same seed.
 
 A forced code is served before authentication (a frontend can show its error screens without a token),
-after the delay. The response header `Preference-Applied` says what was applied.
+after the delay, and is the operation's static example: a forced 200 of recordDashboardView records
+nothing. A malformed Prefer or __code is a 400 even without a token, for the same reason. The response
+header `Preference-Applied` says what was applied. Operator endpoints, /openapi.yaml and CORS preflights
+get no latency and no injected errors.
 """
 
 from __future__ import annotations
