@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract_tests import checks, loader, settings as suite_settings  # noqa: F401 - checks registers itself
+from contract_tests import checks, loader, reporting, settings as suite_settings  # noqa: F401 - checks registers itself
 from contract_tests.reporting import RunReport
 from contract_tests.client import ApiClient, discover
 from contract_tests.target import ServedMock, Target, mock_mapping_ids
@@ -101,6 +101,10 @@ def require_writes(settings) -> None:
             f"{settings.target_label} is not local: the view POST writes to it; "
             "pass --allow-writes (CONTRACT_ALLOW_WRITES=1) to include it"
         )
+
+
+def pytest_runtest_setup(item):
+    reporting.failed_checks.clear()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import schemathesis
 from schemathesis import GenerationMode
 
-from contract_tests import checks, spec
+from contract_tests import checks, reporting, spec
 from contract_tests.settings import SuiteSettings
 
 _active: SuiteSettings | None = None
@@ -59,6 +59,11 @@ def load(settings: SuiteSettings, modes: list[GenerationMode]) -> schemathesis.B
     if principal is not None:
         _install_auth(schema, principal.token)
     _filter_generated_requests(schema, positive=GenerationMode.POSITIVE in modes)
+
+    @schema.hook
+    def after_validate(context, case, response, results):
+        reporting.record_check_results(results)
+
     return schema
 
 

@@ -87,6 +87,17 @@ def violated(rule: str, condition: bool, message: str, *responses) -> None:
         raise ContractViolation(rule, f"{message}\n\n{details}" if details else message)
 
 
+# Names of the checks that failed during the current test, recorded by loader's after_validate hook: the
+# failure classes alone are ambiguous (one class serves several built-in checks). Cleared per test by conftest.
+failed_checks: list[str] = []
+
+
+def record_check_results(results) -> None:
+    for result in results:
+        if result.failure is not None and result.name not in failed_checks:
+            failed_checks.append(result.name)
+
+
 def failed_rules(exc: BaseException | None) -> list[str]:
     """Names of the checks or rules an exception reports: schemathesis checks, custom checks, targeted rules."""
     from schemathesis.core.failures import CustomFailure, Failure
@@ -113,6 +124,16 @@ def failed_rules(exc: BaseException | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _walk(exc: BaseException | None):
+    while exc is not None:
+        yield exc
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                yield from _walk(inner)
+            return
+        exc = exc.__cause__ or exc.__context__
+
+
 class RunReport:
     """What failed, by rule, with the reproducer; printed as a terminal section and optionally as markdown."""
 
@@ -123,7 +144,8 @@ class RunReport:
 
     def add_failure(self, item, call, report) -> None:
         exc = call.excinfo.value if call.excinfo is not None else None
-        rules = failed_rules(exc) or [f"{report.when} error" if report.when != "call" else "assertion"]
+        violations = [e.rule for e in _walk(exc) if isinstance(e, ContractViolation)]
+        rules = list(dict.fromkeys(violations + failed_checks)) or failed_rules(exc) or [f"{report.when} error" if report.when != "call" else "assertion"]
         self.failures.append(
             {"test": report.nodeid, "when": report.when, "rules": rules, "details": report.longreprtext}
         )
