@@ -649,3 +649,15 @@ def test_derived_figures_agree_with_the_events(n_dashboards, initial, records, t
             s.dashboard_stats(candidates[0], today)["dailyViews"][0]["date"]))
     finally:
         s.close()
+
+
+def test_the_sqlite_store_has_the_interfaces_signatures():
+    import inspect
+
+    from mock_server.store.base import Store
+
+    methods = [name for name, value in vars(Store).items() if callable(value) and not name.startswith("_")]
+    assert {"load", "is_empty", "ensure_loaded", "recently_viewed", "most_viewed", "dashboard_stats",
+            "record_view", "audit_logs", "audit_log", "close"} <= set(methods)
+    for name in methods:
+        assert inspect.signature(getattr(sqlite_store.SQLiteStore, name)) == inspect.signature(getattr(Store, name)), name
