@@ -3,8 +3,8 @@
 operation, and the stacks are summed per function.
 
     .venv/bin/pip install py-spy                 (once; not a dependency of the project)
-    python3 bench/profile.py                     every operation, 8 s each
-    python3 bench/profile.py --ops stats,view --duration 15
+    python3 bench/hotspots.py                     every operation, 8 s each
+    python3 bench/hotspots.py --ops stats,view --duration 15
 
 The mock runs as in bench/run.py (gunicorn, workers = cores, --db file, response validation off). For
 each operation it prints the functions with the largest share of samples, inclusive (the function and

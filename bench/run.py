@@ -216,6 +216,25 @@ def tree_cpu_seconds(root: int) -> float:
     return total / ticks
 
 
+def wait_idle(servers: list[Server], limit_s: float = 120.0, window_s: float = 0.5,
+              idle_cores: float = 0.1) -> tuple[float, list[str]]:
+    """Wait until no server of ours is still working off the last load (Prism goes on computing answers
+    for connections wrk has closed, and would steal the next measurement's CPU). Returns the seconds
+    waited and the names of the servers still busy when the limit was reached."""
+    t0 = time.monotonic()
+    while True:
+        before = {s.name: tree_cpu_seconds(s.proc.pid) for s in servers}
+        time.sleep(window_s)
+        busy = [s.name for s in servers if (tree_cpu_seconds(s.proc.pid) - before[s.name]) / window_s > idle_cores]
+        waited = round(time.monotonic() - t0, 1)
+        if not busy or waited >= limit_s:
+            if busy:
+                h.log(f"    still busy after {waited:.0f} s: {', '.join(busy)}")
+            elif waited > 2 * window_s:
+                h.log(f"    waited {waited:.1f} s for the servers to go idle")
+            return waited, busy
+
+
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine spent busy so far (/proc/stat), to see what else ran."""
     with open("/proc/stat") as f:
@@ -307,7 +326,7 @@ def measure_op(name: str, server: Server, wrk: str, op: tuple, ids: dict, settin
     key, _, method, template = op
     path = template.format(**ids)
     url = server.base + path
-    probe = h.http(method, url)  # before the count check's "before": it may record a view
+    probe = probe_once(method, url)  # before the count check's "before": it may record a view
     h.log(f"  {name:14s} {key:16s} {method} {path}")
     if method == "POST" and count_check:
         before = total_views(server.base, ids["view_dashboard"])
@@ -318,10 +337,23 @@ def measure_op(name: str, server: Server, wrk: str, op: tuple, ids: dict, settin
     else:
         # every server's POST runs with the counting script: the same client-side cost for all
         result = measure(wrk, server, url, method, settings, count=method == "POST")
-    result["probe_status"] = probe.status
-    result["body_bytes"] = len(probe.body)
+    if isinstance(probe, h.Reply):
+        result["probe_status"] = probe.status
+        result["body_bytes"] = len(probe.body)
+    else:
+        result["probe_error"] = probe
     result["path"] = path
     return result
+
+
+def probe_once(method: str, url: str) -> h.Reply | str:
+    """One request before the load, for the status and the body size; a server that does not answer
+    within 30 s is noted, not fatal (wrk's errors will tell the rest)."""
+    try:
+        return h.http(method, url, timeout=30)
+    except OSError as exc:
+        h.log(f"    probe failed: {exc!r}")
+        return repr(exc)
 
 
 def bench_server(name: str, server: Server, wrk: str, ops: list[tuple], ids: dict, settings: WrkSettings,
@@ -334,7 +366,12 @@ def combine_rounds(rounds: list[dict]) -> dict:
     of errors; every round kept under "rounds"."""
     if len(rounds) == 1:
         return rounds[0]
-    out = {k: rounds[-1][k] for k in ("path", "probe_status", "body_bytes")}
+    failed = [r for r in rounds if "error" in r]
+    rounds_ok = [r for r in rounds if "error" not in r]
+    if not rounds_ok:
+        return {"error": failed[0]["error"], "rps": None, "errors": None, "rounds": rounds}
+    kept, rounds = rounds, rounds_ok
+    out = {k: rounds[-1][k] for k in ("path", "probe_status", "body_bytes", "probe_error") if k in rounds[-1]}
     for k in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms", "p999_ms", "server_cores", "wrk_cores",
               "other_cores"):
         values = [r[k] for r in rounds if r.get(k) is not None]
@@ -355,7 +392,8 @@ def combine_rounds(rounds: list[dict]) -> dict:
             "view_counts_within_before_after": all(c["view_counts_within_before_after"] for c in checks),
             "ok": all(c["ok"] for c in checks),
         }
-    out["rounds"] = rounds
+    out["rounds"] = kept
+    out["failed_rounds"] = len(failed)
     return out
 
 
@@ -400,8 +438,8 @@ def compare(results: dict, ops: list[tuple]) -> dict:
         per = {name: res[key] for name, res in results.items() if key in res}
         mock, ceiling = per.get("mock"), per.get("ceiling")
         static, dynamic = per.get("prism-static"), per.get("prism-dynamic")
-        rps = lambda r: r["rps"] if r else None  # noqa: E731
-        p99 = lambda r: r["p99_ms"] if r else None  # noqa: E731
+        rps = lambda r: r.get("rps") if r else None  # noqa: E731
+        p99 = lambda r: r.get("p99_ms") if r else None  # noqa: E731
         c = {
             "rps_vs_ceiling": h.ratio(rps(mock), rps(ceiling)),
             "rps_vs_prism_static": h.ratio(rps(mock), rps(static)),
@@ -454,6 +492,9 @@ def print_report(report: dict, ops: list[tuple]) -> None:
         for s in servers:
             r = report["results"][s].get(key)
             if r is None:
+                continue
+            if "error" in r:
+                rows.append([key if s == servers[0] else "", s, "FAILED", "-", "-", "-", "-", r["error"][:60]])
                 continue
             rows.append([f"{key}" if s == servers[0] else "", s, h.fmt(r["rps"], ".0f"), h.fmt(r.get("p50_ms")),
                          h.fmt(r.get("p99_ms")), str(r["errors"]), h.fmt(r.get("body_bytes"), "d"),
@@ -588,8 +629,17 @@ def main(argv: list[str] | None = None) -> int:
                     h.log(f"round {r + 1} of {args.rounds}")
                 for op in ops:
                     for name, (server, ids) in servers.items():
-                        rounds[name][op[0]].append(
-                            measure_op(name, server, wrk, op, ids, settings, count_check=name == "mock"))
+                        waited, busy = wait_idle([srv for srv, _ in servers.values()])
+                        try:
+                            result = measure_op(name, server, wrk, op, ids, settings, count_check=name == "mock")
+                        except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                            # one failed measurement is a figure missing, not a run lost
+                            h.log(f"    FAILED: {exc!r}")
+                            result = {"error": repr(exc)[:500], "rps": None, "errors": None}
+                        result["waited_for_idle_s"] = waited
+                        if busy:
+                            result["busy_at_start"] = busy
+                        rounds[name][op[0]].append(result)
             for name, (server, _) in servers.items():
                 report["results"][name] = {key: combine_rounds(runs) for key, runs in rounds[name].items()}
                 report["servers"][name]["memory"] = server.memory()

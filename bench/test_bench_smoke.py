@@ -274,3 +274,37 @@ def test_wrk_drives_the_ceiling(tmp_path):
     assert posted["min_view_count"] == posted["max_view_count"] == 7
     assert memory["processes"] >= 2 and memory["peak_tree_rss_mb"] > 0
     assert server.proc.poll() is not None  # the process group is gone
+
+
+# --- hotspots.py: summing py-spy's collapsed stacks ----------------------------------------------
+
+def test_hotspots_sums_collapsed_stacks_per_function_and_phase():
+    import hotspots
+
+    collapsed = "\n".join([
+        'process 1:"gunicorn";Thread.run (threading.py:982);Flask.wsgi_app (/x/site-packages/flask/app.py:1);'
+        'Flask.full_dispatch_request (/x/site-packages/flask/app.py:2);'
+        'Flask.dispatch_request (/x/site-packages/flask/app.py:3);'
+        'SQLiteStore.audit_logs (/work/main/mock_server/store/sqlite.py:480) 6',
+        'process 1:"gunicorn";Thread.run (threading.py:982);Flask.wsgi_app (/x/site-packages/flask/app.py:1);'
+        'Flask.full_dispatch_request (/x/site-packages/flask/app.py:2);'
+        '_before_request (/work/main/mock_server/app.py:10);_digest (/work/main/mock_server/auth.py:5) 3',
+        'process 1:"gunicorn";Thread.run (threading.py:982);select (selectors.py:468) 90',
+        "not a stack line",
+        'process 1:"gunicorn";Thread.run (threading.py:982);'
+        'Message.parse_headers (/x/site-packages/gunicorn/http/message.py:7) 1',
+    ])
+    stacks = hotspots.parse_collapsed(collapsed)
+    assert len(stacks) == 4
+    result = hotspots.summarize(stacks, top=10)
+    assert (result["samples"], result["idle_samples"], result["busy_samples"]) == (100, 90, 10)
+    assert dict(result["self_pct"]) == {"SQLiteStore.audit_logs (mock_server/store/sqlite.py)": 60.0,
+                                        "_digest (mock_server/auth.py)": 30.0,
+                                        "Message.parse_headers (gunicorn/http/message.py)": 10.0}
+    phases = dict(result["phases_pct"])
+    assert phases["handler + store"] == 60.0
+    assert phases["mock before_request (auth, request validation, request id, faults)"] == 30.0
+    assert phases["gunicorn request parsing"] == 10.0
+    inclusive = dict(result["inclusive_pct"])
+    assert inclusive["_before_request (mock_server/app.py)"] == 30.0
+    assert not any("threading.py" in name for name in inclusive)  # plumbing left out
