@@ -48,6 +48,9 @@ def target(settings):
     served = None
     if settings.base_url:
         tgt = Target(settings, base_url=settings.base_url)
+        problem = tgt.unreachable()
+        if problem:
+            pytest.exit(f"contract target {settings.base_url} cannot be reached: {problem}", returncode=2)
     elif settings.serve_mock:
         served = ServedMock(seed=settings.mock_seed).start()
         tgt = Target(settings, base_url=served.base_url)

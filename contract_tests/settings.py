@@ -64,7 +64,8 @@ def add_options(parser) -> None:
         if kind == "flag":
             group.addoption(name, action="store_true", default=None, dest=dest, help=help_text)
         else:
-            group.addoption(name, action="store", default=None, dest=dest, help=help_text)
+            metavar = {"int": "N", "float": "X"}.get(kind, "VALUE")
+            group.addoption(name, action="store", default=None, dest=dest, metavar=metavar, help=help_text)
 
 
 def _raw(config, name: str, env: str):

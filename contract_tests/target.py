@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import requests
 from schemathesis import Response
 
+from contract_tests import spec
 from contract_tests.settings import REPO_ROOT, SuiteSettings
 
 HEALTH_PATH = "/__admin/health"
@@ -196,6 +197,16 @@ class Target:
             method, self.base_url + path, headers=headers, params=params, timeout=self.settings.request_timeout, allow_redirects=False
         )
         return Response.from_requests(response, verify=True)
+
+    def unreachable(self) -> str | None:
+        """Why the target cannot be talked to (DNS, refused, TLS, timeout), or None. Any HTTP answer will do:
+        one clear message beats a connection traceback in every test."""
+        probe = next(op for op in spec.operations() if not op.path_params)
+        try:
+            self.raw(probe.method, probe.path)
+        except requests.RequestException as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def reset(self) -> bool:
         """Regenerate the server's state from its seed; False (nothing done) against a shared deployment."""

@@ -292,3 +292,16 @@ def test_live_tokens_with_unknown_roles_widen_only_what_is_unknown():
     assert expected_statuses(spec.operation(checks.STATS), readonly) == {200, 403}  # depends on the unknown role
     no_role = Principal("no_role", "t", roles_not_held=spec.roles_of_tag("Audit logs"))
     assert expected_statuses(spec.operation(checks.AUDIT_LOG), no_role) == {403}
+
+
+def test_writes_need_consent_on_shared_deployments():
+    from contract_tests.settings import SuiteSettings
+
+    def make(base_url, allow=False):
+        return SuiteSettings(base_url=base_url, serve_mock=False, mock_variant=None, mock_seed=42,
+                             app_factory="mock_server:create_app", allow_writes=allow)
+
+    assert make(None).writes_allowed and make("http://127.0.0.1:4010").writes_allowed
+    assert not make("https://staging.example.com").writes_allowed
+    assert make("https://staging.example.com", allow=True).writes_allowed
+    assert make(None).exclusive and not make("http://127.0.0.1:4010").exclusive

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis import GenerationMode
 
 from contract_tests import loader, spec
-from contract_tests.conftest import require_writes
+from contract_tests.conftest import require_principal, require_writes
 from contract_tests.reporting import violated
 
 SETTINGS = loader.active()
@@ -23,6 +23,8 @@ negative = loader.load(SETTINGS, [GenerationMode.NEGATIVE])
 
 
 def _guard(case, settings) -> None:
+    # Without the read-write token every answer would be a (documented) 401: nothing would be tested.
+    require_principal(settings, "full")
     op = spec.operation_for(case.method, case.operation.path)
     if op is not None and op.writes:
         require_writes(settings)
