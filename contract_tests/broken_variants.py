@@ -9,7 +9,9 @@ unmodified mock passes.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -82,6 +84,7 @@ def readonly_token_writes(factory, config) -> Flask:
     broken = tempfile.NamedTemporaryFile("w", prefix="tokens-readonly-writes-", suffix=".yaml", delete=False)
     with broken:
         yaml.safe_dump(data, broken)
+    atexit.register(os.unlink, broken.name)
     return factory({**config, "TOKENS_FILE": broken.name})
 
 

@@ -18,7 +18,6 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "meta: runs the suite itself in a subprocess against broken variants of the mock")
-    config.addinivalue_line("markers", "writes: sends the view POST (skipped on shared deployments without --allow-writes)")
     try:
         active = suite_settings.from_pytest_config(config)
     except suite_settings.UsageError as exc:
