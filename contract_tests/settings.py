@@ -96,7 +96,7 @@ class Principal:
     """A token and what the suite knows about it. None means "not known": the matrix then accepts either answer."""
 
     kind: str  # full, readonly, no_role, no_scope, expired
-    token: str
+    token: str = field(repr=False)  # never printed: pytest shows fixture values in failure tracebacks
     scopes: frozenset[str] | None = None
     role: str | None = None
     # Roles the token is known not to hold (a no-role token lacks the audit-entry roles by definition).
