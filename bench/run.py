@@ -337,6 +337,9 @@ def measure_op(name: str, server: Server, wrk: str, op: tuple, ids: dict, settin
     else:
         # every server's POST runs with the counting script: the same client-side cost for all
         result = measure(wrk, server, url, method, settings, count=method == "POST")
+    if result["requests"] == 0:
+        # wrk counts a timeout only when an answer finally comes: no answer at all is no error to it
+        result["no_answer"] = True
     if isinstance(probe, h.Reply):
         result["probe_status"] = probe.status
         result["body_bytes"] = len(probe.body)
@@ -495,6 +498,10 @@ def print_report(report: dict, ops: list[tuple]) -> None:
                 continue
             if "error" in r:
                 rows.append([key if s == servers[0] else "", s, "FAILED", "-", "-", "-", "-", r["error"][:60]])
+                continue
+            if r.get("no_answer"):
+                rows.append([key if s == servers[0] else "", s, "0", "-", "-", "no answer in the run",
+                             h.fmt(r.get("body_bytes"), "d"), "-"])
                 continue
             rows.append([f"{key}" if s == servers[0] else "", s, h.fmt(r["rps"], ".0f"), h.fmt(r.get("p50_ms")),
                          h.fmt(r.get("p99_ms")), str(r["errors"]), h.fmt(r.get("body_bytes"), "d"),
