@@ -161,6 +161,13 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def tree_memory(root: int) -> dict:
+    """RSS and PSS of a process tree now, in MB."""
+    pids = process_tree(root)
+    return {"tree_rss_mb": round(sum(_status_kb(p, "VmRSS:") for p in pids) / 1024, 1),
+            "tree_pss_mb": round(sum(_pss_kb(p) for p in pids) / 1024, 1), "processes": len(pids)}
+
+
 class MemorySampler(threading.Thread):
     """Samples the RSS and PSS of a process tree while it runs.
 

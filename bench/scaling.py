@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import shutil
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import harness as h
@@ -82,25 +83,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def bench_size(size: int, args, wrk: str, settings: WrkSettings, work: Path) -> dict:
+def start_size(size: int, args, work: Path, stack: ExitStack) -> dict:
     port = h.free_port()
     db = work / f"mock-{size}.db"
     extra = ["--views", str(size), "--audit-logs", str(size)]
     server = Server(f"mock {size_label(size)}", run.mock_argv(port, db, args.workers, args.seed, args.now, extra),
                     port, log_path=work / f"mock-{size}.log")
     h.log(f"size {size_label(size)}: {' '.join(server.argv)}")
-    ops = [op for op in run.OPERATIONS if op[0] in args.ops]
-    with server:
-        startup = server.start(timeout=args.startup_timeout)
-        h.log(f"  up in {startup:.2f} s")
-        ids = run.discover(server.base, db)
-        results = run.bench_server(f"{size_label(size)}", server, wrk, ops, ids, settings, False)
-        memory = server.memory()
+    stack.enter_context(server)
+    startup = server.start(timeout=args.startup_timeout)
+    h.log(f"  up in {startup:.2f} s")
+    after_start = h.tree_memory(server.proc.pid)
+    ids = run.discover(server.base, db)
     db_bytes = sum(p.stat().st_size for p in work.glob(f"mock-{size}.db*"))
-    for p in work.glob(f"mock-{size}.db*"):
-        p.unlink()
-    return {"size": size, "startup_s": round(startup, 3), "memory": memory, "db_mb": round(db_bytes / 2**20, 1),
-            "ids": ids, "results": results}
+    return {"size": size, "server": server, "startup_s": round(startup, 3), "memory_after_start": after_start,
+            "db_mb": round(db_bytes / 2**20, 1), "ids": ids, "results": {}}
 
 
 def time_startups(label: str, make_argv, runs: int, work: Path) -> dict:
@@ -137,8 +134,23 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="insights-scaling-"))
     failed = True
     try:
-        for size in args.sizes:
-            report["sizes"].append(bench_size(size, args, wrk, settings, work))
+        with ExitStack() as stack:
+            # Every size is started alone (its start-up and memory its own), then all stay up and each
+            # operation is measured on the sizes back to back: a shared machine's drift then falls on
+            # all sizes alike instead of on the largest, measured last.
+            sizes = [start_size(size, args, work, stack) for size in args.sizes]
+            ops = [op for op in run.OPERATIONS if op[0] in args.ops]
+            servers = [entry["server"] for entry in sizes]
+            for op in ops:
+                for entry in sizes:
+                    waited, busy = run.wait_idle(servers)
+                    result = run.measure_op(size_label(entry["size"]), entry["server"], wrk, op, entry["ids"],
+                                            settings, False)
+                    result["waited_for_idle_s"] = waited
+                    entry["results"][op[0]] = result
+            for entry in sizes:
+                entry["memory"] = entry.pop("server").memory()
+                report["sizes"].append(entry)
         if args.startup_runs > 0:
             serve = h.venv_tool("insights-mock")
             report["startup"]["default serve"] = time_startups(
@@ -200,18 +212,22 @@ def print_report(report: dict, args) -> None:
         for i, s in enumerate(sizes):
             r = s["results"][op]
             rows.append([op if i == 0 else "", size_label(s["size"]), h.fmt(r["rps"], ".0f"), h.fmt(r["p50_ms"]),
-                         h.fmt(r["p99_ms"]), str(r["errors"])])
+                         h.fmt(r["p99_ms"]), str(r["errors"]),
+                         f"{h.fmt(r.get('server_cores'), '.1f')}/{h.fmt(r.get('wrk_cores'), '.1f')}/"
+                         f"{h.fmt(r.get('other_cores'), '.1f')}"])
         ratio = report["largest_vs_smallest"].get(op)
         if ratio:
             rows.append(["", f"{size_label(sizes[-1]['size'])}/{size_label(sizes[0]['size'])}",
-                         h.fmt(ratio["rps"]), h.fmt(ratio["p50"]), h.fmt(ratio["p99"]), ""])
+                         h.fmt(ratio["rps"]), h.fmt(ratio["p50"]), h.fmt(ratio["p99"]), "", ""])
     print()
-    print(h.table(rows, ["operation", "size", "req/s", "p50 ms", "p99 ms", "errors"]))
-    rows = [[size_label(s["size"]), h.fmt(s["startup_s"]), h.fmt(s["memory"]["peak_tree_rss_mb"], ".0f"),
+    print(h.table(rows, ["operation", "size", "req/s", "p50 ms", "p99 ms", "errors", "cores srv/wrk/other"]))
+    rows = [[size_label(s["size"]), h.fmt(s["startup_s"]),
+             h.fmt(s["memory_after_start"]["tree_rss_mb"], ".0f"), h.fmt(s["memory_after_start"]["tree_pss_mb"], ".0f"),
+             h.fmt(s["memory"]["peak_tree_rss_mb"], ".0f"),
              h.fmt(s["memory"]["peak_tree_pss_mb"], ".0f"), h.fmt(s["memory"]["peak_process_hwm_mb"], ".0f"),
              str(s["memory"]["processes"]), h.fmt(s["db_mb"], ".1f")] for s in sizes]
     print()
-    print(h.table(rows, ["size", "start-up s", "peak RSS MB (tree)", "peak PSS MB (tree)",
+    print(h.table(rows, ["size", "start-up s", "RSS MB after start", "PSS MB after start", "peak RSS MB (tree)", "peak PSS MB (tree)",
                          "peak VmHWM MB (1 proc)", "processes", "db file MB"]))
     for label, st in report["startup"].items():
         print(f"start-up, {label}: median {st['median_s']:.2f} s, max {st['max_s']:.2f} s "
