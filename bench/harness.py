@@ -168,6 +168,39 @@ def tree_memory(root: int) -> dict:
             "tree_pss_mb": round(sum(_pss_kb(p) for p in pids) / 1024, 1), "processes": len(pids)}
 
 
+def connection_split(root: int, port: int) -> list[int]:
+    """Established connections on `port` held by each process of the tree, largest first. gunicorn's
+    workers share one listening socket and a kept-alive connection stays with the worker that accepted
+    it: a [32] split on two workers means one worker served everything."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    split = []
+    for pid in process_tree(root):
+        held = 0
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    held += 1
+        except OSError:
+            continue
+        if held:
+            split.append(held)
+    return sorted(split, reverse=True)
+
+
 class MemorySampler(threading.Thread):
     """Samples the RSS and PSS of a process tree while it runs.
 
@@ -379,7 +412,9 @@ class WrkSettings:
 
 
 def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
-            count: bool = False, duration: float | None = None) -> dict:
+            count: bool = False, duration: float | None = None, midway=None) -> dict:
+    """One wrk run through bench/lua/bench.lua; `midway()`, if given, is called halfway through the run
+    and its value returned under "midway" (bench/run.py reads the connection split there)."""
     duration = settings.duration if duration is None else duration
     if duration < 1 or duration != int(duration):
         raise ValueError(f"wrk runs whole seconds, not {duration!r}")
@@ -387,12 +422,23 @@ def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", t
             f"--timeout={settings.timeout:g}s", "--latency", "-s", str(LUA_SCRIPT),
             "-H", f"Authorization: Bearer {token}", url]
     env = dict(os.environ, BENCH_METHOD=method, BENCH_COUNT="1" if count else "0")
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True,
-                          timeout=duration + settings.timeout + 60)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    midway_value = None
+    try:
+        if midway is not None:
+            time.sleep(duration / 2)
+            midway_value = midway()
+        stdout, stderr = proc.communicate(timeout=duration + settings.timeout + 60)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    result = parse_wrk_output(proc.stdout)
-    result["raw"] = proc.stdout
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {stderr.strip() or stdout.strip()}")
+    result = parse_wrk_output(stdout)
+    result["raw"] = stdout
+    if midway is not None:
+        result["midway"] = midway_value
     return result
 
 

@@ -252,8 +252,10 @@ def measure(wrk: str, server: Server, url: str, method: str, settings: WrkSettin
         load = f.read().split()[0]
     cpu0, child0 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = busy_cpu_seconds()
-    result = h.run_wrk(wrk, url, settings, method=method, count=count)
+    result = h.run_wrk(wrk, url, settings, method=method, count=count,
+                       midway=lambda: h.connection_split(server.proc.pid, server.port))
     busy1 = busy_cpu_seconds()
+    result["connections_per_process"] = result.pop("midway")
     cpu1, child1 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     result.pop("raw")
     result["loadavg_1m_before"] = float(load)
@@ -395,6 +397,9 @@ def combine_rounds(rounds: list[dict]) -> dict:
             "view_counts_within_before_after": all(c["view_counts_within_before_after"] for c in checks),
             "ok": all(c["ok"] for c in checks),
         }
+    out["connections_per_process"] = [r.get("connections_per_process") for r in rounds]
+    if all(r.get("no_answer") for r in rounds):
+        out["no_answer"] = True
     out["rounds"] = kept
     out["failed_rounds"] = len(failed)
     return out
@@ -477,6 +482,15 @@ def _at_most(value, bound) -> str:
     return h.verdict(None if value is None else value <= bound)
 
 
+def split_text(split) -> str:
+    """[31, 1] -> "31+1"; a list of rounds' splits -> "32|16+16"."""
+    if not split:
+        return "-"
+    if isinstance(split[0], list) or split[0] is None:
+        return "|".join(split_text(x) for x in split)
+    return "+".join(str(n) for n in split)
+
+
 def print_report(report: dict, ops: list[tuple]) -> None:
     servers = [s for s in ("mock", "ceiling", "prism-static", "prism-dynamic") if s in report["results"]]
     print()
@@ -497,19 +511,21 @@ def print_report(report: dict, ops: list[tuple]) -> None:
             if r is None:
                 continue
             if "error" in r:
-                rows.append([key if s == servers[0] else "", s, "FAILED", "-", "-", "-", "-", r["error"][:60]])
+                rows.append([key if s == servers[0] else "", s, "FAILED", "-", "-", "-", "-", r["error"][:60], ""])
                 continue
             if r.get("no_answer"):
                 rows.append([key if s == servers[0] else "", s, "0", "-", "-", "no answer in the run",
-                             h.fmt(r.get("body_bytes"), "d"), "-"])
+                             h.fmt(r.get("body_bytes"), "d"), "-", ""])
                 continue
             rows.append([f"{key}" if s == servers[0] else "", s, h.fmt(r["rps"], ".0f"), h.fmt(r.get("p50_ms")),
                          h.fmt(r.get("p99_ms")), str(r["errors"]), h.fmt(r.get("body_bytes"), "d"),
                          f"{h.fmt(r.get('server_cores'), '.1f')}/{h.fmt(r.get('wrk_cores'), '.1f')}/"
-                         f"{h.fmt(r.get('other_cores'), '.1f')}"])
+                         f"{h.fmt(r.get('other_cores'), '.1f')}", split_text(r.get("connections_per_process"))])
     print()
     print(h.table(rows, ["operation", "server", "req/s", "p50 ms", "p99 ms", "errors", "body B",
-                         "cores srv/wrk/other"]))
+                         "cores srv/wrk/other", "conns/process"]))
+    print("(conns/process: wrk's connections held by each server process halfway through the run; gunicorn "
+          "keeps a connection on the worker that accepted it, so 32 on one of two workers halves the CPU used)")
     print()
     rows = []
     for key, *_ in ops:

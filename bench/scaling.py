@@ -214,13 +214,14 @@ def print_report(report: dict, args) -> None:
             rows.append([op if i == 0 else "", size_label(s["size"]), h.fmt(r["rps"], ".0f"), h.fmt(r["p50_ms"]),
                          h.fmt(r["p99_ms"]), str(r["errors"]),
                          f"{h.fmt(r.get('server_cores'), '.1f')}/{h.fmt(r.get('wrk_cores'), '.1f')}/"
-                         f"{h.fmt(r.get('other_cores'), '.1f')}"])
+                         f"{h.fmt(r.get('other_cores'), '.1f')}", run.split_text(r.get("connections_per_process"))])
         ratio = report["largest_vs_smallest"].get(op)
         if ratio:
             rows.append(["", f"{size_label(sizes[-1]['size'])}/{size_label(sizes[0]['size'])}",
-                         h.fmt(ratio["rps"]), h.fmt(ratio["p50"]), h.fmt(ratio["p99"]), "", ""])
+                         h.fmt(ratio["rps"]), h.fmt(ratio["p50"]), h.fmt(ratio["p99"]), "", "", ""])
     print()
-    print(h.table(rows, ["operation", "size", "req/s", "p50 ms", "p99 ms", "errors", "cores srv/wrk/other"]))
+    print(h.table(rows, ["operation", "size", "req/s", "p50 ms", "p99 ms", "errors", "cores srv/wrk/other",
+                         "conns/process"]))
     rows = [[size_label(s["size"]), h.fmt(s["startup_s"]),
              h.fmt(s["memory_after_start"]["tree_rss_mb"], ".0f"), h.fmt(s["memory_after_start"]["tree_pss_mb"], ".0f"),
              h.fmt(s["memory"]["peak_tree_rss_mb"], ".0f"),

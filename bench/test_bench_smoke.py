@@ -262,7 +262,8 @@ def test_wrk_drives_the_ceiling(tmp_path):
     with server:
         server.start(timeout=60)
         got = h.run_wrk(shutil.which("wrk"), server.base + "/api/x", settings)
-        posted = h.run_wrk(shutil.which("wrk"), server.base + "/api/v", settings, method="POST", count=True)
+        posted = h.run_wrk(shutil.which("wrk"), server.base + "/api/v", settings, method="POST", count=True,
+                           midway=lambda: h.connection_split(server.proc.pid, server.port))
         memory = server.memory()
     assert got["source"] == "lua"
     assert got["requests"] > 0 and got["errors"] == 0
@@ -273,6 +274,7 @@ def test_wrk_drives_the_ceiling(tmp_path):
     assert posted["duplicate_view_counts"] == posted["answered_2xx"] - 1
     assert posted["min_view_count"] == posted["max_view_count"] == 7
     assert memory["processes"] >= 2 and memory["peak_tree_rss_mb"] > 0
+    assert sum(posted["midway"]) == 4  # wrk's 4 connections, all held by the one worker
     assert server.proc.poll() is not None  # the process group is gone
 
 
@@ -308,3 +310,9 @@ def test_hotspots_sums_collapsed_stacks_per_function_and_phase():
     inclusive = dict(result["inclusive_pct"])
     assert inclusive["_before_request (mock_server/app.py)"] == 30.0
     assert not any("threading.py" in name for name in inclusive)  # plumbing left out
+
+
+def test_split_text():
+    assert run.split_text([31, 1]) == "31+1"
+    assert run.split_text([[32], [16, 16]]) == "32|16+16"
+    assert run.split_text(None) == "-"
