@@ -320,6 +320,23 @@ class SQLiteStore:
     # -- connections and transactions ------------------------------------------------------------------
 
     def _connect(self, target: str) -> sqlite3.Connection:
+        """Open and configure a connection, retrying while another process creates the file: switching a new
+        file to WAL needs a lock for which SQLite may answer "database is locked" at once, busy timeout or not."""
+        deadline = time.monotonic() + self._load_wait_s
+        pause = 0.01
+        while True:
+            try:
+                return self._connect_once(target)
+            except StoreError as exc:
+                locked = isinstance(exc.__cause__, sqlite3.OperationalError) and (
+                    "locked" in str(exc.__cause__) or "busy" in str(exc.__cause__))
+                if not locked or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def _connect_once(self, target: str) -> sqlite3.Connection:
+        conn = None
         try:
             conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
                                    timeout=self._busy_timeout_ms / 1000)
@@ -332,6 +349,8 @@ class SQLiteStore:
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA cache_size = -32000")
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"{target} cannot be used as an insights-mock database: {exc}") from exc
         return conn
 
