@@ -57,18 +57,12 @@ def _guard() -> None:
                            headers={"WWW-Authenticate": 'Bearer realm="insights-admin"'})
 
 
-def _counts(state) -> dict[str, int] | None:
-    """Row counts, when the store can tell them (an optional store method; null otherwise)."""
-    counts = getattr(state.store, "counts", None)
-    return dict(counts()) if callable(counts) else None
-
-
 def _summary(state) -> dict:
     return {
         "seed": state.config["SEED"],
         "anchor": iso(state.anchor),
         "now": iso(state.clock.now()),
-        "counts": _counts(state),
+        "counts": state.store.counts(),
     }
 
 

@@ -62,6 +62,9 @@ class Store(Protocol):
         once on one database file exactly one calls make_dataset and loads; the others wait for it and
         return False. Returns True if this call loaded."""
 
+    def counts(self) -> dict[str, int]:
+        """Row counts {users, dashboards, mappings, views, audit_logs}, for the operator's health check."""
+
     def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
         """DashboardSummary items for the user's viewed dashboards, one per dashboard, newest view of
         this user first (ties: dashboardId ascending). lastViewedAt is the user's own last view,
