@@ -36,16 +36,9 @@ def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
     run_simple(host.strip("[]"), port, app, threaded=True, request_handler=_Handler, use_reloader=False)
 
 
-def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
-    """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
-    The data is loaded once before that, in this process, so workers start on a ready database."""
-    from gunicorn.app.base import BaseApplication
-
-    primer = create_app(overrides)  # also fails fast, before forking, on a bad configuration
-    primer.extensions["insights_mock"].store.close()
-    del primer
-
-    options = {
+def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """The server settings of `--workers N`; bench/serve_ceiling.py serves its ceiling app with the same."""
+    return {
         "bind": bind_address(host, port),
         "workers": workers,
         "worker_class": "gthread",
@@ -57,9 +50,20 @@ def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) 
         "timeout": 60,
         "graceful_timeout": 5,
         "keepalive": 5,
-        "proc_name": "insights-mock",
         "control_socket_disable": True,  # gunicorn 27 would otherwise share ~/.gunicorn/gunicorn.ctl
     }
+
+
+def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
+    """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
+    The data is loaded once before that, in this process, so workers start on a ready database."""
+    from gunicorn.app.base import BaseApplication
+
+    primer = create_app(overrides)  # also fails fast, before forking, on a bad configuration
+    primer.extensions["insights_mock"].store.close()
+    del primer
+
+    options = dict(gunicorn_options(host, port, workers), proc_name="insights-mock")
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
