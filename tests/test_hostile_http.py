@@ -1,0 +1,270 @@
+"""Hostile raw HTTP against the mock served for real (werkzeug, and gunicorn with --workers 2).
+
+Requests are written as bytes on a socket so that no client library normalizes them (no re-encoding of
+the path, no merging of repeated headers, no Host added). Every answer must be a documented 2xx or a 4xx
+whose body is the spec's Error schema, with no traceback and no token in it, and the server must still
+answer /__admin/health afterwards.
+
+Out of this file on purpose: what the HTTP server itself rejects before Flask sees the request. werkzeug
+answers a header line over 64 KB or more than 100 headers with an HTML 431, and a malformed request line or
+HTTP/2.0 with a bare HTML page and no status line; gunicorn answers a header field over 8190 bytes, a
+request line over 4094 bytes, raw non-ASCII bytes in the request line, a malformed request line or
+HTTP/2.0 with an HTML 4xx. None of these is the spec's Error schema: they are findings of the mock, not
+behaviour to assert as correct.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+
+import jsonschema
+import pytest
+import requests
+
+from mock_helpers import PREFIX, SPEC, UNKNOWN_OBJECT_ID, UNKNOWN_UUID, start, stop
+
+ADMIN_TOKEN = b"mock-admin-token"
+VIEW = f"{PREFIX}/dashboard/{UNKNOWN_UUID}/view".encode()
+MOST_VIEWED = f"{PREFIX}/dashboard/most-viewed".encode()
+ERROR_SCHEMA = {"$ref": "#/components/schemas/Error", "components": SPEC["components"]}
+READ_TIMEOUT = 15  # bounded: a hung server fails the test instead of hanging the suite
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    body: bytes
+    raw: bytes
+
+
+@pytest.fixture(scope="module", params=["werkzeug", "gunicorn"])
+def server(request):
+    args = ["--views", "200", "--audit-logs", "100"]
+    if request.param == "gunicorn":
+        args += ["--workers", "2"]
+    process, base = start(args)
+    try:
+        yield request.param, int(base.rsplit(":", 1)[1]), base
+    finally:
+        out, err = stop(process)
+    # Whatever was sent, the server never logged a crash.
+    assert "Traceback" not in err
+
+
+def send(port: int, data: bytes) -> Answer:
+    with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a server may answer (413) and close before reading an oversized body; read its answer
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    assert sep, f"no complete HTTP response to {data[:200]!r}: {raw[:500]!r}"
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = body[: int(headers["content-length"])]
+    return Answer(status, headers, body, raw)
+
+
+def request(method: bytes, target: bytes, *headers: bytes, body: bytes = b"",
+            version: bytes = b"HTTP/1.1", host: bool = True) -> bytes:
+    lines = [method + b" " + target + b" " + version]
+    if host:
+        lines.append(b"Host: 127.0.0.1")
+    lines.append(b"Connection: close")
+    lines.extend(headers)
+    if body:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def auth(token: bytes = ADMIN_TOKEN, scheme: bytes = b"Bearer") -> bytes:
+    return b"Authorization: " + scheme + b" " + token
+
+
+def check(answer: Answer, port: int, statuses: set[int], secrets: tuple[bytes, ...] = (ADMIN_TOKEN,)) -> dict:
+    """The checks every hostile request must pass; returns the JSON body."""
+    shown = answer.raw[:800]
+    assert answer.status in statuses, shown
+    assert answer.headers.get("content-type", "").startswith("application/json"), shown
+    assert b"Traceback" not in answer.raw and b'File "' not in answer.raw, shown
+    for secret in secrets:
+        assert secret not in answer.body, shown
+    body = json.loads(answer.body)
+    if answer.status >= 400:
+        jsonschema.validate(body, ERROR_SCHEMA)
+        assert body["status"] == answer.status
+    else:
+        assert "data" in body
+    health = requests.get(f"http://127.0.0.1:{port}/__admin/health", timeout=READ_TIMEOUT)
+    assert health.status_code == 200
+    return body
+
+
+# --- size limits ------------------------------------------------------------------------------------------
+
+def test_oversized_body_on_the_post_is_413_in_the_error_schema(server):
+    _, port, _ = server
+    data = request(b"POST", VIEW, auth(), b"Content-Type: application/json", body=b"x" * 100_000)
+    body = check(send(port, data), port, {413})
+    assert body["error"] == "payload_too_large"
+
+
+def test_oversized_declared_length_without_the_body_is_413(server):
+    _, port, _ = server
+    data = request(b"POST", VIEW, auth(), b"Content-Length: 1000000000")
+    check(send(port, data), port, {413})
+
+
+# --- the path --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", [
+    PREFIX.encode() + b"/%zz%e2",                       # bad percent-encoding
+    PREFIX.encode() + b"/%ff%fe",                       # percent-encoded bytes that are not UTF-8
+    PREFIX.encode() + b"/dashboard/%ff%fe/stats",
+    PREFIX.encode() + b"/dashboard/abc%00def/stats",    # NUL
+    PREFIX.encode() + b"/%00",
+    PREFIX.encode() + b"/dashboard/" + UNKNOWN_UUID.encode() + b"%00/stats",
+    PREFIX.encode() + b"/" + b"a" * 3000,               # a long id under every server's request-line limit
+], ids=["bad-percent", "pct-not-utf8", "pct-not-utf8-in-id", "nul-in-id", "nul-alone", "nul-after-uuid",
+        "3k-id"])
+def test_hostile_paths_are_400_or_404(server, target):
+    _, port, _ = server
+    check(send(port, request(b"GET", target, auth())), port, {400, 404})
+
+
+def test_raw_non_utf8_bytes_in_the_path_are_400_under_werkzeug(server):
+    name, port, _ = server
+    if name == "gunicorn":
+        pytest.skip("gunicorn rejects raw non-ASCII request lines itself with an HTML 400 (see the report)")
+    check(send(port, request(b"GET", PREFIX.encode() + b"/\xff\xfe", auth())), port, {400})
+
+
+def test_a_10kb_id_is_400_under_werkzeug(server):
+    name, port, _ = server
+    if name == "gunicorn":
+        pytest.skip("gunicorn's limit_request_line (4094) answers an HTML 414 before Flask (see the report)")
+    check(send(port, request(b"GET", PREFIX.encode() + b"/" + b"a" * 10_000, auth())), port, {400})
+
+
+@pytest.mark.parametrize("target", [
+    PREFIX.encode() + b"/../../../etc/passwd",
+    PREFIX.encode() + b"/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    PREFIX.encode() + b"/dashboard/../../../../openapi.yaml/..%2f..%2f",
+    b"/../" + PREFIX.encode() + b"/dashboard/most-viewed/..",
+])
+def test_dot_dot_segments_never_escape_the_api(server, target):
+    _, port, _ = server
+    answer = send(port, request(b"GET", target, auth()))
+    check(answer, port, {400, 404})
+    assert b"root:" not in answer.body
+
+
+# --- Authorization -----------------------------------------------------------------------------------------
+
+def test_lower_case_bearer_works(server):
+    _, port, _ = server
+    check(send(port, request(b"GET", MOST_VIEWED, auth(scheme=b"bearer"))), port, {200})
+
+
+def test_repeated_authorization_headers_are_refused(server):
+    _, port, _ = server
+    data = request(b"GET", MOST_VIEWED, auth(), auth(b"mock-user-readonly-token"))
+    check(send(port, data), port, {400, 401}, secrets=(ADMIN_TOKEN, b"mock-user-readonly-token"))
+
+
+@pytest.mark.parametrize("token", [
+    b"mock-admin-token extra-zq7",
+    b"mock-admin zq7-token",
+    b"mock-admin-token\tzq7-x",
+    b"sekret-zq7-123 \"quoted-zq7\" <b>zq7</b>",
+])
+def test_tokens_with_spaces_are_401_and_never_echoed(server, token):
+    _, port, _ = server
+    # Each distinctive piece of what was sent, so a partial echo is caught too (plain words like "token" are
+    # in the spec's own messages).
+    pieces = tuple(part for part in token.replace(b"\t", b" ").split(b" ") if b"zq7" in part or b"mock-" in part)
+    body = check(send(port, request(b"GET", MOST_VIEWED, auth(token))), port, {401}, secrets=pieces + (token,))
+    assert body["error"] == "invalid_token"
+
+
+def test_more_than_one_space_after_bearer_is_allowed(server):
+    """RFC 6750 section 2.1: credentials = "Bearer" 1*SP b64token."""
+    _, port, _ = server
+    check(send(port, request(b"GET", MOST_VIEWED, b"Authorization: Bearer   mock-admin-token")), port, {200})
+
+
+# --- Prefer ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prefer", [
+    b"code=abc", b"code=99999", b"code=", b"delay=-5", b"delay=abc", b"delay=1e9",
+    b"code=abc, delay=-5;;==",
+])
+def test_malformed_prefer_is_400(server, prefer):
+    _, port, _ = server
+    body = check(send(port, request(b"GET", MOST_VIEWED, auth(), b"Prefer: " + prefer)), port, {400})
+    assert body["details"][0]["name"] == "Prefer"
+
+
+# --- methods and content types -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", [b"BREW", b"DELETE", b"PUT", b"PATCH", b"PROPFIND"])
+def test_unknown_methods_get_a_json_error(server, method):
+    _, port, _ = server
+    answer = send(port, request(method, MOST_VIEWED, auth()))
+    check(answer, port, {405, 501})
+    if answer.status == 405:
+        assert "GET" in answer.headers["allow"]
+
+
+@pytest.mark.parametrize("content_type, body", [
+    (b"application/xml", b"<a>1</a>"),
+    (b"multipart/form-data; boundary=x", b"--x--"),
+    (b"application/x-www-form-urlencoded", b"a=%zz&b"),
+    (b"application/json", b"{not json"),
+    (b"text/plain; charset=bogus", b"\xff\xfe"),
+])
+def test_the_bodyless_post_ignores_any_body_and_content_type(server, content_type, body):
+    """recordDashboardView declares no request body: whatever is sent is read and ignored, and the view counts."""
+    _, port, _ = server
+    answer = send(port, request(b"POST", VIEW, auth(), b"Content-Type: " + content_type, body=body))
+    check(answer, port, {200})
+
+
+# --- protocol versions and Host ----------------------------------------------------------------------------
+
+def test_http_1_0_without_host_is_answered(server):
+    _, port, _ = server
+    answer = send(port, request(b"GET", MOST_VIEWED, auth(), version=b"HTTP/1.0", host=False))
+    check(answer, port, {200})
+
+
+def test_http_1_1_without_host_is_answered_in_json(server):
+    """RFC 9112 wants a 400 here; both servers answer the request. Either way the answer is well-formed JSON."""
+    _, port, _ = server
+    answer = send(port, request(b"GET", MOST_VIEWED, auth(), host=False))
+    check(answer, port, {200, 400})
+
+
+def test_a_hostile_query_string_gets_a_json_error(server):
+    _, port, _ = server
+    target = f"{PREFIX}/{UNKNOWN_OBJECT_ID}?%zz=%ff&a=%00&&=&%".encode()
+    check(send(port, request(b"GET", target, auth())), port, {400, 404})
