@@ -80,7 +80,7 @@ def parse_prefer(values: list[str]) -> dict[str, str]:
             head = item.split(";", 1)[0]
             match = _PREFERENCE.fullmatch(head)
             if match is None:
-                raise _bad("header", "Prefer", f"cannot parse the preference {head.strip()!r}")
+                raise _bad("header", "Prefer", "cannot parse the header; expected preferences like code=500, delay=250")
             name, value = match.group(1).lower(), match.group(2) or ""
             if value.startswith('"'):
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
@@ -149,7 +149,7 @@ class Faults:
             raw = prefs["delay"].strip()
             if not _MS.fullmatch(raw):
                 raise _bad("header", "Prefer",
-                           f"delay must be a whole number of milliseconds (0 to {MAX_DELAY_MS}), not {raw!r}")
+                           f"delay must be a whole number of milliseconds (0 to {MAX_DELAY_MS})")
             delay = min(int(raw), MAX_DELAY_MS)
         return FaultPlan(code=code, code_source=source, delay_ms=delay)
 
@@ -158,7 +158,7 @@ class Faults:
         listed = ", ".join(map(str, documented))
         raw = raw.strip()
         if not _CODE.fullmatch(raw):
-            raise _bad(location, name, f"code must be an HTTP status code, one of {listed}; not {raw!r}")
+            raise _bad(location, name, f"code must be an HTTP status code, one of {listed}")
         code = int(raw)
         if code not in documented:
             raise _bad(location, name, f"code {code} is not documented for this operation; documented: {listed}")

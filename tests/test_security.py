@@ -202,6 +202,11 @@ def _leak_requests(app, monkeypatch) -> list:
         (200, client.get(MOST_VIEWED, headers={**ADMIN, "Prefer": "x-token=mock-user-token, return=minimal"})),
         (401, client.get("/__admin/health", headers=bearer(FORGED))),
         (200, client.get("/__admin/health", headers=bearer(ADMIN_SECRET))),
+        # a token pasted into a fault key must not be echoed by the 400 that refuses it
+        (400, client.get(MOST_VIEWED, headers={"Prefer": "code=mock-admin-token"})),
+        (400, client.get(MOST_VIEWED, headers={"Prefer": "delay=mock-admin-token"})),
+        (400, client.get(MOST_VIEWED, headers={"Prefer": "@ mock-admin-token"})),
+        (400, client.get(MOST_VIEWED + "?__code=mock-admin-token")),
     ]
 
     def broken(*args, **kwargs):
