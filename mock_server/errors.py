@@ -72,17 +72,28 @@ class ResponseContractError(RuntimeError):
 
 def error_response(status: int, error: str, message: str, details: list[dict] | None = None,
                    headers: dict[str, str] | None = None) -> Response:
-    """The only constructor of error bodies."""
-    body: dict[str, Any] = {"status": status, "error": error, "message": message}
-    if details:
-        body["details"] = details
-    rid = request_id_or_none()
-    if rid:
-        body["requestId"] = rid
-    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
+    """The only constructor of error responses inside Flask."""
+    response = Response(orjson.dumps(error_body(status, error, message, details, request_id_or_none())),
+                        status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def error_body(status: int, error: str, message: str, details: list[dict] | None = None,
+               request_id: str | None = None) -> dict[str, Any]:
+    """The only constructor of error bodies: Flask's handlers and the HTTP server's own refusals use it."""
+    body: dict[str, Any] = {"status": status, "error": error, "message": message}
+    if details:
+        body["details"] = details
+    if request_id:
+        body["requestId"] = request_id
+    return body
+
+
+def snake_code(phrase: str) -> str:
+    """An HTTP reason phrase as the Error schema's snake_case code ("Request Header Fields Too Large")."""
+    return re.sub(r"[^a-z]+", "_", phrase.lower()).strip("_") or "error"
 
 
 def request_id_or_none() -> str | None:
@@ -115,10 +126,6 @@ def _handle_api_error(exc: ApiError) -> Response:
     return error_response(exc.status, error, message, exc.details, exc.headers)
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"[^a-z]+", "_", name.lower()).strip("_") or "error"
-
-
 def _handle_http_exception(exc: HTTPException) -> Response:
     # Start from werkzeug's own response so headers it sets (Allow on 405) survive.
     original = exc.get_response()
@@ -137,7 +144,7 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     elif status >= 500:
         return _handle_unexpected(exc)
     else:
-        error, message, details = _snake(exc.name), f"{exc.name} - {exc.description}", None
+        error, message, details = snake_code(exc.name), f"{exc.name} - {exc.description}", None
     headers = {k: v for k, v in original.headers.items() if k.lower() not in ("content-type", "content-length")}
     return error_response(status, error, message, details, headers)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from .app import create_app
+from .errors import error_body, snake_code
 
 
 class _Handler(WSGIRequestHandler):
@@ -20,6 +22,24 @@ class _Handler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # one structured line per request comes from access_log instead
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Requests the HTTP server refuses before Flask sees them (a header line too long, a request line it
+        cannot parse, HTTP/2 over plain text) get the spec's Error body too, instead of the standard library's
+        HTML page; and a status line even when the request line was too broken to tell an HTTP version."""
+        phrase = self.responses.get(code, ("Error",))[0]
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        body = orjson.dumps(error_body(code, snake_code(phrase), f"{phrase} - the HTTP server refused the request"))
+        self.send_response(code, phrase)  # not `message`: it may quote the request's own bytes
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
 
 def bind_address(host: str, port: int) -> str:

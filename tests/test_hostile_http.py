@@ -84,7 +84,7 @@ def send(port: int, data: bytes) -> Answer:
     return Answer(status, headers, body, raw)
 
 
-def request(method: bytes, target: bytes, *headers: bytes, body: bytes = b"",
+def raw_request(method: bytes, target: bytes, *headers: bytes, body: bytes = b"",
             version: bytes = b"HTTP/1.1", host: bool = True) -> bytes:
     lines = [method + b" " + target + b" " + version]
     if host:
@@ -123,14 +123,14 @@ def check(answer: Answer, port: int, statuses: set[int], secrets: tuple[bytes, .
 
 def test_oversized_body_on_the_post_is_413_in_the_error_schema(server):
     _, port, _ = server
-    data = request(b"POST", VIEW, auth(), b"Content-Type: application/json", body=b"x" * 100_000)
+    data = raw_request(b"POST", VIEW, auth(), b"Content-Type: application/json", body=b"x" * 100_000)
     body = check(send(port, data), port, {413})
     assert body["error"] == "payload_too_large"
 
 
 def test_oversized_declared_length_without_the_body_is_413(server):
     _, port, _ = server
-    data = request(b"POST", VIEW, auth(), b"Content-Length: 1000000000")
+    data = raw_request(b"POST", VIEW, auth(), b"Content-Length: 1000000000")
     check(send(port, data), port, {413})
 
 
@@ -148,21 +148,23 @@ def test_oversized_declared_length_without_the_body_is_413(server):
         "3k-id"])
 def test_hostile_paths_are_400_or_404(server, target):
     _, port, _ = server
-    check(send(port, request(b"GET", target, auth())), port, {400, 404})
+    check(send(port, raw_request(b"GET", target, auth())), port, {400, 404})
 
 
-def test_raw_non_utf8_bytes_in_the_path_are_400_under_werkzeug(server):
+def test_raw_non_utf8_bytes_in_the_path_are_a_json_400(server, request):
+    name, port, _ = server
+    if name == "gunicorn":  # a known defect, kept visible: strict, so a fix turns it into a failure to update
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "gunicorn rejects raw non-ASCII request lines itself, with an HTML 400, before Flask")))
+    check(send(port, raw_request(b"GET", PREFIX.encode() + b"/\xff\xfe", auth())), port, {400})
+
+
+def test_a_10kb_id_is_a_json_400(server, request):
     name, port, _ = server
     if name == "gunicorn":
-        pytest.skip("gunicorn rejects raw non-ASCII request lines itself with an HTML 400 (see the report)")
-    check(send(port, request(b"GET", PREFIX.encode() + b"/\xff\xfe", auth())), port, {400})
-
-
-def test_a_10kb_id_is_400_under_werkzeug(server):
-    name, port, _ = server
-    if name == "gunicorn":
-        pytest.skip("gunicorn's limit_request_line (4094) answers an HTML 414 before Flask (see the report)")
-    check(send(port, request(b"GET", PREFIX.encode() + b"/" + b"a" * 10_000, auth())), port, {400})
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "gunicorn's limit_request_line (4094) answers an HTML 414 before Flask")))
+    check(send(port, raw_request(b"GET", PREFIX.encode() + b"/" + b"a" * 10_000, auth())), port, {400})
 
 
 @pytest.mark.parametrize("target", [
@@ -173,7 +175,7 @@ def test_a_10kb_id_is_400_under_werkzeug(server):
 ])
 def test_dot_dot_segments_never_escape_the_api(server, target):
     _, port, _ = server
-    answer = send(port, request(b"GET", target, auth()))
+    answer = send(port, raw_request(b"GET", target, auth()))
     check(answer, port, {400, 404})
     assert b"root:" not in answer.body
 
@@ -182,12 +184,12 @@ def test_dot_dot_segments_never_escape_the_api(server, target):
 
 def test_lower_case_bearer_works(server):
     _, port, _ = server
-    check(send(port, request(b"GET", MOST_VIEWED, auth(scheme=b"bearer"))), port, {200})
+    check(send(port, raw_request(b"GET", MOST_VIEWED, auth(scheme=b"bearer"))), port, {200})
 
 
 def test_repeated_authorization_headers_are_refused(server):
     _, port, _ = server
-    data = request(b"GET", MOST_VIEWED, auth(), auth(b"mock-user-readonly-token"))
+    data = raw_request(b"GET", MOST_VIEWED, auth(), auth(b"mock-user-readonly-token"))
     check(send(port, data), port, {400, 401}, secrets=(ADMIN_TOKEN, b"mock-user-readonly-token"))
 
 
@@ -202,14 +204,14 @@ def test_tokens_with_spaces_are_401_and_never_echoed(server, token):
     # Each distinctive piece of what was sent, so a partial echo is caught too (plain words like "token" are
     # in the spec's own messages).
     pieces = tuple(part for part in token.replace(b"\t", b" ").split(b" ") if b"zq7" in part or b"mock-" in part)
-    body = check(send(port, request(b"GET", MOST_VIEWED, auth(token))), port, {401}, secrets=pieces + (token,))
+    body = check(send(port, raw_request(b"GET", MOST_VIEWED, auth(token))), port, {401}, secrets=pieces + (token,))
     assert body["error"] == "invalid_token"
 
 
 def test_more_than_one_space_after_bearer_is_allowed(server):
     """RFC 6750 section 2.1: credentials = "Bearer" 1*SP b64token."""
     _, port, _ = server
-    check(send(port, request(b"GET", MOST_VIEWED, b"Authorization: Bearer   mock-admin-token")), port, {200})
+    check(send(port, raw_request(b"GET", MOST_VIEWED, b"Authorization: Bearer   mock-admin-token")), port, {200})
 
 
 # --- Prefer ------------------------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ def test_more_than_one_space_after_bearer_is_allowed(server):
 ])
 def test_malformed_prefer_is_400(server, prefer):
     _, port, _ = server
-    body = check(send(port, request(b"GET", MOST_VIEWED, auth(), b"Prefer: " + prefer)), port, {400})
+    body = check(send(port, raw_request(b"GET", MOST_VIEWED, auth(), b"Prefer: " + prefer)), port, {400})
     assert body["details"][0]["name"] == "Prefer"
 
 
@@ -229,7 +231,7 @@ def test_malformed_prefer_is_400(server, prefer):
 @pytest.mark.parametrize("method", [b"BREW", b"DELETE", b"PUT", b"PATCH", b"PROPFIND"])
 def test_unknown_methods_get_a_json_error(server, method):
     _, port, _ = server
-    answer = send(port, request(method, MOST_VIEWED, auth()))
+    answer = send(port, raw_request(method, MOST_VIEWED, auth()))
     check(answer, port, {405, 501})
     if answer.status == 405:
         assert "GET" in answer.headers["allow"]
@@ -245,7 +247,7 @@ def test_unknown_methods_get_a_json_error(server, method):
 def test_the_bodyless_post_ignores_any_body_and_content_type(server, content_type, body):
     """recordDashboardView declares no request body: whatever is sent is read and ignored, and the view counts."""
     _, port, _ = server
-    answer = send(port, request(b"POST", VIEW, auth(), b"Content-Type: " + content_type, body=body))
+    answer = send(port, raw_request(b"POST", VIEW, auth(), b"Content-Type: " + content_type, body=body))
     check(answer, port, {200})
 
 
@@ -253,18 +255,37 @@ def test_the_bodyless_post_ignores_any_body_and_content_type(server, content_typ
 
 def test_http_1_0_without_host_is_answered(server):
     _, port, _ = server
-    answer = send(port, request(b"GET", MOST_VIEWED, auth(), version=b"HTTP/1.0", host=False))
+    answer = send(port, raw_request(b"GET", MOST_VIEWED, auth(), version=b"HTTP/1.0", host=False))
     check(answer, port, {200})
 
 
 def test_http_1_1_without_host_is_answered_in_json(server):
     """RFC 9112 wants a 400 here; both servers answer the request. Either way the answer is well-formed JSON."""
     _, port, _ = server
-    answer = send(port, request(b"GET", MOST_VIEWED, auth(), host=False))
+    answer = send(port, raw_request(b"GET", MOST_VIEWED, auth(), host=False))
     check(answer, port, {200, 400})
 
 
 def test_a_hostile_query_string_gets_a_json_error(server):
     _, port, _ = server
     target = f"{PREFIX}/{UNKNOWN_OBJECT_ID}?%zz=%ff&a=%00&&=&%".encode()
-    check(send(port, request(b"GET", target, auth())), port, {400, 404})
+    check(send(port, raw_request(b"GET", target, auth())), port, {400, 404})
+
+
+# --- refused by the HTTP server itself, before Flask --------------------------------------------------------
+
+SERVER_REFUSALS = {
+    "64k-header": (raw_request(b"GET", MOST_VIEWED, auth(), b"X-Big: " + b"a" * 65536), {431}),
+    "101-headers": (raw_request(b"GET", MOST_VIEWED, auth(), *[b"X-H%d: 1" % i for i in range(101)]), {431}),
+    "garbage-request-line": (b"GARBAGE\r\n\r\n", {400}),
+    "http-2-over-plain-text": (raw_request(b"GET", MOST_VIEWED, auth(), version=b"HTTP/2.0"), {400, 505}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_REFUSALS))
+def test_requests_the_http_server_refuses_still_get_the_error_schema(server, name, request):
+    server_name, port, _ = server
+    if server_name == "gunicorn":  # gunicorn's parser answers these in HTML and offers no hook to change it
+        request.applymarker(pytest.mark.xfail(strict=True, reason="gunicorn answers its own refusals in HTML"))
+    data, statuses = SERVER_REFUSALS[name]
+    check(send(port, data), port, statuses)
