@@ -19,14 +19,12 @@ Enumerations mirror openapi.yaml (tests/test_datagen.py checks them against the 
 from __future__ import annotations
 
 import bisect
-import gc
 import itertools
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id_ms
 from mock_server.store.base import Dataset
 from mock_server.timestamps import MS_PER_DAY, iso_ms, to_ms
@@ -141,21 +139,8 @@ _YEAR_MS = 365 * _DAY_MS
 def generate(*, seed: int, anchor: datetime, users: list[dict], account: str, sizes: Sizes) -> Dataset:
     """The dataset of `seed` anchored at `anchor`; `users` (the token users: {id, email, name, role}) are
     part of it and each gets a view history whenever sizes.views >= len(users)."""
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _Generator(seed, to_ms(anchor), users, account, sizes).run()
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Millions of new dicts make the cyclic collector rescan the heap again and again (about a third of
-    the time of a 1M-view generation); they hold no cycles, so reference counting frees everything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _Clock:

@@ -21,7 +21,6 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
-import gc
 import os
 import sqlite3
 import threading
@@ -32,6 +31,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 
+from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
@@ -455,7 +455,7 @@ class SQLiteStore:
         return bool(self._with_write_lock(load_if_empty))
 
     def _load(self, conn: sqlite3.Connection, dataset: Dataset) -> None:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             self._bulk_insert(conn, dataset)
 
     def _bulk_insert(self, conn: sqlite3.Connection, dataset: Dataset) -> None:
@@ -585,19 +585,6 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._conns.close()
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A bulk load creates millions of short-lived tuples; the cyclic collector rescanning the heap for
-    them is pure overhead (they hold no cycles, reference counting frees them)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _audit_row(entry: dict) -> tuple:
