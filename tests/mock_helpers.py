@@ -11,8 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import referencing
+import referencing.jsonschema
 import requests
 import yaml
+from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT / "openapi.yaml"
@@ -26,6 +29,17 @@ SMALL = {"USERS": 12, "DASHBOARDS": 12, "MAPPINGS": 6, "VIEWS": 600, "AUDIT_LOGS
 SPEC = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
 TOKENS = yaml.safe_load(TOKENS_PATH.read_text(encoding="utf-8"))["tokens"]
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
+
+_SPEC_REGISTRY = referencing.Registry().with_resource(
+    "urn:insights-spec",
+    referencing.Resource.from_contents(SPEC, default_specification=referencing.jsonschema.DRAFT202012),
+)
+
+
+def component_validator(name: str) -> Draft202012Validator:
+    """A validator of one of the spec's component schemas, formats checked."""
+    return Draft202012Validator({"$ref": f"urn:insights-spec#/components/schemas/{name}"},
+                                registry=_SPEC_REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER)
 UNKNOWN_OBJECT_ID = "0123456789abcdef01234567"
 
 

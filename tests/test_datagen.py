@@ -15,12 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import referencing
-import referencing.jsonschema
 import yaml
-from jsonschema import Draft202012Validator
 
 from mock_server import datagen
+from mock_helpers import component_validator
 from mock_server.datagen import Sizes, generate
 from mock_server.timestamps import iso, ms_from_iso
 
@@ -31,17 +29,6 @@ ACCOUNT = TOKENS["account"]
 FIXTURE_USERS = [{**t["user"], "role": t["role"]} for t in TOKENS["tokens"]]
 ANCHOR = datetime(2026, 11, 25, tzinfo=UTC)
 SEED = 20261125
-
-_REGISTRY = referencing.Registry().with_resource(
-    "urn:insights-spec",
-    referencing.Resource.from_contents(SPEC, default_specification=referencing.jsonschema.DRAFT202012),
-)
-
-
-def schema(name: str) -> Draft202012Validator:
-    """A validator of one of the spec's component schemas, formats checked."""
-    return Draft202012Validator({"$ref": f"urn:insights-spec#/components/schemas/{name}"}, registry=_REGISTRY,
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def serialize(dataset) -> bytes:
@@ -114,9 +101,9 @@ def test_enumerations_are_the_specs():
 
 
 def test_every_record_validates_against_the_spec(dataset):
-    timestamp, object_id, uuid_schema = schema("Timestamp"), schema("ObjectId"), schema("Uuid")
-    user_ref, mapping_ref, entry = schema("UserRef"), schema("ToolMappingRef"), schema("AuditLogEntry")
-    summary = schema("DashboardSummary")
+    timestamp, object_id, uuid_schema = component_validator("Timestamp"), component_validator("ObjectId"), component_validator("Uuid")
+    user_ref, mapping_ref, entry = component_validator("UserRef"), component_validator("ToolMappingRef"), component_validator("AuditLogEntry")
+    summary = component_validator("DashboardSummary")
     for user in dataset.users:
         user_ref.validate({"userId": user["id"], "email": user["email"], "name": user["name"]})
         assert user["role"] in datagen.ROLES
@@ -191,7 +178,7 @@ def test_small_and_odd_sizes_stay_consistent(sizes):
     assert len(ds.views) == (sizes.views if sizes.dashboards else 0)
     assert len(ds.audit_logs) == sizes.audit_logs
     _assert_consistent(ds, ANCHOR)
-    entry = schema("AuditLogEntry")
+    entry = component_validator("AuditLogEntry")
     for item in ds.audit_logs:
         entry.validate(item)
 

@@ -14,13 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import referencing
-import referencing.jsonschema
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
+from mock_helpers import component_validator
 from mock_server.datagen import Sizes, generate
 from mock_server.store import AuditLogFilter, Dataset, StoreError, open_store
 from mock_server.store import sqlite as sqlite_store
@@ -36,16 +34,6 @@ TODAY = date(2026, 11, 25)
 SMALL = Sizes(users=12, dashboards=8, mappings=4, views=400, audit_logs=300)
 UNKNOWN = "0f0e0d0c-0b0a-4908-8706-050403020100"
 DANA = FIXTURE_USERS[0]
-
-_REGISTRY = referencing.Registry().with_resource(
-    "urn:insights-spec",
-    referencing.Resource.from_contents(SPEC, default_specification=referencing.jsonschema.DRAFT202012),
-)
-
-
-def schema(name: str) -> Draft202012Validator:
-    return Draft202012Validator({"$ref": f"urn:insights-spec#/components/schemas/{name}"}, registry=_REGISTRY,
-                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def small_dataset(seed: int = 3) -> Dataset:
@@ -156,7 +144,7 @@ def test_recently_viewed_matches_the_model(store, dataset):
 
 def test_summaries_carry_the_dashboard_and_its_owner(store, dataset):
     by_id = {d["dashboardId"]: d for d in dataset.dashboards}
-    validator = schema("DashboardSummary")
+    validator = component_validator("DashboardSummary")
     for item in store.most_viewed(100) + store.recently_viewed(DANA["id"], 100):
         validator.validate(item)
         source = by_id[item["dashboardId"]]
@@ -165,7 +153,7 @@ def test_summaries_carry_the_dashboard_and_its_owner(store, dataset):
 
 def test_stats_match_the_model(store, dataset):
     model = model_of(dataset)
-    validator = schema("DashboardStats")
+    validator = component_validator("DashboardStats")
     for dashboard_id in list(model.dashboards) + [UNKNOWN]:
         for today in (TODAY, TODAY - timedelta(days=40), date(2026, 11, 24)):
             stats = store.dashboard_stats(dashboard_id, today)
@@ -190,7 +178,7 @@ def test_record_view_counts_everywhere(store, dataset):
     before = store.dashboard_stats(target, TODAY)["totalViews"]
     at = ANCHOR + timedelta(hours=2, milliseconds=7)
     event = store.record_view(target, DANA, at)
-    schema("ViewEvent").validate(event)
+    component_validator("ViewEvent").validate(event)
     assert event["viewCount"] == before + 1
     assert event["dashboardId"] == target and event["userId"] == DANA["id"]
     assert event["viewedAt"] == "2026-11-25T02:00:00.007Z"
@@ -202,7 +190,7 @@ def test_record_view_counts_everywhere(store, dataset):
 
     page = store.audit_logs("dashboard", target, 1, 1, AuditLogFilter())
     entry = page.items[0]
-    schema("AuditLogEntry").validate(entry)
+    component_validator("AuditLogEntry").validate(entry)
     name = model.dashboards[target]["name"]
     assert {k: entry[k] for k in ("user_id", "user_email", "type", "action", "target_id", "account",
                                   "createdAt", "updatedAt", "__v")} == {
@@ -227,7 +215,7 @@ def test_a_view_of_an_unknown_dashboard_counts_but_is_not_listed(store):
     assert page.total == 2
     assert all("dashboard" not in e for e in page.items)  # no name to show for an unknown dashboard
     for e in page.items:
-        schema("AuditLogEntry").validate(e)
+        component_validator("AuditLogEntry").validate(e)
 
 
 def test_an_older_view_does_not_move_last_viewed_back(store, dataset):
@@ -276,7 +264,7 @@ def test_audit_logs_order_paging_and_totals(store, dataset):
 
 
 def test_audit_log_filters_are_inclusive_and_combine(store, dataset):
-    validator = schema("AuditLogEntry")
+    validator = component_validator("AuditLogEntry")
     targets = sorted({(e["type"], e["target_id"]) for e in dataset.audit_logs})
     mapping = next(t for t in targets if t[0] == "tool_mapping")
     pipeline = next(t for t in targets if t[0] == "pipeline")
