@@ -3,12 +3,14 @@
     insights-mock serve                              werkzeug, threaded, in-memory data, 127.0.0.1:4010
     insights-mock serve --workers 4 --db mock.db     gunicorn with 4 worker processes sharing one SQLite file
     insights-mock serve --latency 50-300 --error-rate 0.05 --seed 7 --now 2026-11-25T12:00:00Z
+    insights-mock serve --scenario empty --reload     a new tenant; edits of fixtures/openapi.yaml apply live
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from . import access_log
 from .auth import TokenRegistry, TokenFileError
 from .config import ConfigError, load_config
 from .faults import parse_latency
+from .scenarios import load as load_scenario
 from .spec import SpecError, load_spec
 from .store import StoreError
 from .timestamps import iso
@@ -42,6 +45,10 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--tokens-file", "TOKENS_FILE", {}, "tokens fixture (default fixtures/tokens.yaml)"),
     ("--spec-file", "SPEC_FILE", {}, "OpenAPI document (default openapi.yaml)"),
     ("--max-content-length", "MAX_CONTENT_LENGTH", {"type": int}, "largest request body in bytes (413 above)"),
+    ("--scenario", "SCENARIO", {}, "scenario to start in: default, empty, busy, degraded, pinned or your own "
+                                   "(a NAME.yaml of --scenarios-dir)"),
+    ("--scenarios-dir", "SCENARIOS_DIR", {}, "directory of scenario files (default fixtures/scenarios)"),
+    ("--journal-size", "JOURNAL_SIZE", {"type": int}, "requests kept for GET /__admin/requests (default 200; 0: off)"),
 ]
 
 
@@ -58,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help="validate every response against the spec (default on; off for benchmarks) "
                             "[env MOCK_VALIDATE_RESPONSES]")
+    serve.add_argument("--reload", dest="RELOAD", default=None, action=argparse.BooleanOptionalAction,
+                       help="apply edits of the tokens file, the spec and the scenario files without a restart "
+                            "(one worker only) [env MOCK_RELOAD]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
     return parser
 
@@ -70,8 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         parse_latency(config["LATENCY"])
         spec = load_spec(config["SPEC_FILE"])
         tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+        load_scenario(config["SCENARIOS_DIR"], config["SCENARIO"])
     except (ConfigError, SpecError, TokenFileError) as exc:
         print(f"insights-mock: {exc}", file=sys.stderr)
+        return 2
+    if config["RELOAD"] and config["WORKERS"] > 1:
+        print("insights-mock: --reload works with one worker only: each gunicorn worker would rebuild on its "
+              "own. Drop --workers for a development server with --reload, or --reload for a load test.",
+              file=sys.stderr)
         return 2
 
     temp_db = None
@@ -81,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["DB"] = config["DB"] = temp_db
         print(f"--workers {config['WORKERS']} needs a shared --db file; using {temp_db} (deleted at exit)",
               file=sys.stderr)
+    journal_dir = None
+    if config["WORKERS"] > 1 and config["JOURNAL_SIZE"] > 0:
+        # Each worker appends its requests to its own file here; GET /__admin/requests merges them.
+        journal_dir = tempfile.mkdtemp(prefix="insights-mock-journal-")
+        overrides["JOURNAL_DIR"] = journal_dir
 
     access_log.configure()
     print(banner(config, spec, tokens), flush=True)
@@ -102,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         if temp_db is not None and os.getpid() == master:
             for suffix in ("", "-wal", "-shm"):
                 Path(temp_db + suffix).unlink(missing_ok=True)
+        if journal_dir is not None and os.getpid() == master:
+            shutil.rmtree(journal_dir, ignore_errors=True)
     return 0
 
 
@@ -113,7 +136,10 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     lines = [
         f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "
         f"seed {config['SEED']}, data {'in ' + config['DB'] if config['DB'] else 'in memory'})",
+        f"  scenario: {config['SCENARIO']}   switch: POST {url}/__admin/scenario {{\"name\": \"empty\"}}"
+        f"{'   reload: on' if config['RELOAD'] else ''}",
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
+        f"  journal: {url}/__admin/requests" if config["JOURNAL_SIZE"] else "",
         "  tokens (Authorization: Bearer <token>):",
     ]
     ops = list(spec.operations.values())

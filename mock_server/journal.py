@@ -1,0 +1,245 @@
+"""The request journal: what the app sent and what the mock answered, for GET /__admin/requests.
+
+A bounded ring of the last JOURNAL_SIZE API requests (0 turns it off; the operator endpoints under /__admin
+are never recorded, so the journal shows what the app sent, not the developer's own look at it).
+
+Secrets never enter it: values are redacted when an entry is made, before anything is kept or written.
+- the Authorization header (and any header whose name says auth/token/secret/key/cookie/password/session)
+  keeps its scheme and becomes a fingerprint: "Bearer …(redacted #3f2a9c1d)"; the same token always gives the
+  same fingerprint, so two tokens can be told apart without being shown;
+- every known secret (each fixture token, the admin token) is replaced wherever it appears: path, query,
+  any header, either body;
+- query parameters and JSON/form body fields named like a secret (access_token, password, api_key, ...) and
+  anything after "Bearer " are replaced likewise.
+Redaction happens before truncation, so a secret cut at the limit cannot leave a readable prefix.
+
+One process keeps the ring in memory. Under gunicorn (N processes) each process appends JSON lines to its
+own file in a directory the CLI creates for the run (JOURNAL_DIR), rotating at JOURNAL_SIZE lines; a read
+merges the files of every process, newest first. An append is one write() of one line, no lock shared across
+processes and no database write on the request path. Clearing writes a marker time that reads respect.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BODY_LIMIT = 4096  # bytes of each body kept (after redaction)
+_SENSITIVE_NAME = re.compile(r"auth|token|secret|passw|api[-_]?key|apikey|cookie|session|credential|signature",
+                             re.IGNORECASE)
+# "Bearer <token>" in free text, but not a challenge's `Bearer realm="..."`.
+_SCHEME_VALUE = re.compile(r'\b(Bearer|Basic)(\s+)(?![A-Za-z_]+=")([A-Za-z0-9\-._~+/]+=*)', re.IGNORECASE)
+_PUBLIC_HEADERS = frozenset({"www-authenticate"})  # a challenge names a realm and an error, no secret
+_JSON_FIELD = re.compile(r'("(?:[^"\\]*?)(?:auth|token|secret|passw|api[-_]?key|apikey|cookie|session|credential)'
+                         r'(?:[^"\\]*?)"\s*:\s*)"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+_FORM_FIELD = re.compile(r"((?:^|[?&;\s])[A-Za-z0-9_.\-]*(?:auth|token|secret|passw|api[-_]?key|apikey|session)"
+                         r"[A-Za-z0-9_.\-]*=)([^&;\s\"']+)", re.IGNORECASE)
+
+
+def fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def redacted(secret: str) -> str:
+    return f"…(redacted #{fingerprint(secret)})"
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str]) -> None:
+        known = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first: no partial hits
+        self._known = re.compile("|".join(map(re.escape, known))) if known else None
+
+    def text(self, value: str) -> str:
+        if self._known is not None:
+            value = self._known.sub(lambda m: redacted(m.group(0)), value)
+        value = _SCHEME_VALUE.sub(lambda m: m.group(1) + m.group(2) + _once(m.group(3)), value)
+        value = _JSON_FIELD.sub(lambda m: m.group(1) + '"' + _once(m.group(2)) + '"', value)
+        return _FORM_FIELD.sub(lambda m: m.group(1) + _once(m.group(2)), value)
+
+    def header(self, name: str, value: str) -> str:
+        if _SENSITIVE_NAME.search(name) and name.lower() not in _PUBLIC_HEADERS:
+            scheme, space, rest = value.strip().partition(" ")
+            if space and rest and scheme.isalpha():
+                return f"{scheme} {_once(rest.strip())}"
+            return _once(value.strip()) if value.strip() else value
+        return self.text(value)
+
+    def query(self, pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, value in pairs:
+            safe = _once(value) if _SENSITIVE_NAME.search(name) and value else self.text(value)
+            out.setdefault(self.text(name), []).append(safe)
+        return out
+
+
+def _once(value: str) -> str:
+    """Redact a value unless it already is a redaction (a known secret replaced a step before)."""
+    return value if value.startswith("…(redacted #") else redacted(value)
+
+
+def body_text(data: bytes, mimetype: str | None, redactor: Redactor) -> tuple[str | None, bool]:
+    """(the body as redacted text, bounded, with a truncation marker; whether it was truncated)."""
+    if not data:
+        return None, False
+    textual = mimetype is None or mimetype.startswith("text/") or mimetype.endswith(("json", "yaml", "xml")) \
+        or mimetype in ("application/x-www-form-urlencoded", "application/javascript")
+    if not textual:
+        return f"({len(data)} bytes of {mimetype})", False
+    text = redactor.text(data.decode("utf-8", "replace"))
+    encoded = text.encode("utf-8")
+    if len(encoded) <= BODY_LIMIT:
+        return text, False
+    return encoded[:BODY_LIMIT].decode("utf-8", "ignore") + f"…[truncated: {len(encoded)} bytes in all]", True
+
+
+class Journal:
+    """The ring: in memory, or (directory given) per-process files merged on read."""
+
+    def __init__(self, size: int, secrets: Iterable[str], directory: str | Path | None = None) -> None:
+        self.size = size
+        self.redactor = Redactor(secrets)
+        self.directory = Path(directory) if directory is not None else None
+        self._ring: collections.deque[dict] = collections.deque(maxlen=max(size, 1))
+        self._lock = threading.Lock()
+        self._file = None
+        self._pid = 0
+        self._lines = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.size > 0
+
+    @property
+    def shared(self) -> bool:
+        return self.directory is not None
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def record(self, entry: dict) -> None:
+        if self.directory is None:
+            self._ring.append(entry)
+            return
+        line = orjson.dumps(entry) + b"\n"
+        with self._lock:
+            if self._pid != os.getpid() or self._file is None:
+                self._open()
+            self._file.write(line)  # unbuffered, O_APPEND: one write() per entry, whole lines
+            self._lines += 1
+            if self._lines >= self.size:
+                self._file.close()
+                os.replace(self._current(), self.directory / f"{self._pid}.old.jsonl")
+                self._open()
+
+    def _current(self) -> Path:
+        return self.directory / f"{self._pid}.jsonl"
+
+    def _open(self) -> None:
+        self._pid = os.getpid()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._current(), "ab", buffering=0)  # noqa: SIM115 - kept open for the process
+        self._lines = 0
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def entries(self) -> list[dict]:
+        """Every kept entry, newest first (at most `size`)."""
+        if self.directory is None:
+            items = list(self._ring)
+        else:
+            items = []
+            cleared = self._cleared()
+            for path in self.directory.glob("*.jsonl"):
+                try:
+                    lines = path.read_bytes().splitlines()
+                except FileNotFoundError:  # rotated away meanwhile: its lines are in the .old file
+                    continue
+                for line in lines:
+                    try:
+                        entry = orjson.loads(line)
+                    except orjson.JSONDecodeError:  # a line being written right now
+                        continue
+                    if entry.get("_t", 0) > cleared:
+                        items.append(entry)
+        items.sort(key=lambda e: e["_t"], reverse=True)
+        return items[: self.size]
+
+    def clear(self) -> None:
+        if self.directory is None:
+            self._ring.clear()
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker = self.directory / "cleared"
+        temp = self.directory / f"cleared.{os.getpid()}"
+        temp.write_text(str(time.time_ns()))
+        os.replace(temp, marker)
+
+    def _cleared(self) -> int:
+        try:
+            return int((self.directory / "cleared").read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None and self._pid == os.getpid():
+                self._file.close()
+            self._file = None
+
+
+def make_entry(journal: Journal, *, method: str, path: str, query: Iterable[tuple[str, str]],
+               request_headers: Iterable[tuple[str, str]], request_body: bytes, request_mimetype: str | None,
+               status: int, response_headers: Iterable[tuple[str, str]], response_body: bytes,
+               response_mimetype: str | None, duration_ms: float, request_id: str | None,
+               operation_id: str | None, user: str | None) -> dict[str, Any]:
+    r = journal.redactor
+    now = time.time_ns()
+    req_body, req_cut = body_text(request_body, request_mimetype, r)
+    resp_body, resp_cut = body_text(response_body, response_mimetype, r)
+    return {
+        "_t": now,
+        "timestamp": datetime.fromtimestamp(now / 1e9, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestId": r.text(request_id) if request_id else None,
+        "operationId": operation_id,
+        "method": method,
+        "path": r.text(path),
+        "query": r.query(query),
+        "status": status,
+        "durationMs": round(duration_ms, 3),
+        "user": user,
+        "request": {"headers": {name: r.header(name, value) for name, value in request_headers},
+                    "body": req_body, "bodyTruncated": req_cut},
+        "response": {"status": status,
+                     "headers": {name: r.header(name, value) for name, value in response_headers},
+                     "body": resp_body, "bodyTruncated": resp_cut},
+    }
+
+
+def select(entries: list[dict], *, limit: int, operation_id: str | None = None, status: str | None = None,
+           method: str | None = None, since_ns: int | None = None) -> list[dict]:
+    """Filter (newest first) and drop the internal sort key. `status` is a code (404) or a class (4xx)."""
+    out = []
+    for entry in entries:
+        if operation_id is not None and entry.get("operationId") != operation_id:
+            continue
+        if status is not None:
+            code = str(entry.get("status"))
+            if not (code == status or (status.endswith("xx") and code[0] == status[0])):
+                continue
+        if method is not None and entry.get("method") != method:
+            continue
+        if since_ns is not None and entry["_t"] < since_ns:
+            continue
+        out.append({k: v for k, v in entry.items() if k != "_t"})
+        if len(out) >= limit:
+            break
+    return out
