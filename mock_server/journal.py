@@ -27,6 +27,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,7 @@ _PUBLIC_HEADERS = frozenset({"www-authenticate"})  # a challenge names a realm a
 _JSON_FIELD = re.compile(r'("(?:[^"\\]*?)(?:auth|token|secret|passw|api[-_]?key|apikey|cookie|session|credential)'
                          r'(?:[^"\\]*?)"\s*:\s*)"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 _FORM_FIELD = re.compile(r"((?:^|[?&;\s])[A-Za-z0-9_.\-]*(?:auth|token|secret|passw|api[-_]?key|apikey|session)"
-                         r"[A-Za-z0-9_.\-]*=)([^&;\s\"']+)", re.IGNORECASE)
+                         r"[A-Za-z0-9_.\-]*=)(?!…\(redacted )([^&;\s\"']+)", re.IGNORECASE)
 
 
 def fingerprint(secret: str) -> str:
@@ -137,14 +138,16 @@ class Journal:
             self._lines += 1
             if self._lines >= self.size:
                 self._file.close()
-                os.replace(self._current(), self.directory / f"{self._pid}.old.jsonl")
+                os.replace(self._current(), self.directory / f"{self._name}.old.jsonl")
                 self._open()
 
     def _current(self) -> Path:
-        return self.directory / f"{self._pid}.jsonl"
+        return self.directory / f"{self._name}.jsonl"
 
     def _open(self) -> None:
         self._pid = os.getpid()
+        # One file per journal per process (two apps in one process must not share a line count).
+        self._name = f"{self._pid}-{uuid.uuid4().hex[:8]}"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._file = open(self._current(), "ab", buffering=0)  # noqa: SIM115 - kept open for the process
         self._lines = 0
@@ -216,6 +219,7 @@ def make_entry(journal: Journal, *, method: str, path: str, query: Iterable[tupl
         "status": status,
         "durationMs": round(duration_ms, 3),
         "user": user,
+        "worker": os.getpid(),
         "request": {"headers": {name: r.header(name, value) for name, value in request_headers},
                     "body": req_body, "bodyTruncated": req_cut},
         "response": {"status": status,

@@ -112,8 +112,9 @@ class ReloadingApp:
             self._snapshot = current
             scenario_file = Path(old.config["SCENARIOS_DIR"]) / f"{old.scenarios.name}.yaml"
             try:
-                # The scenario in force now (perhaps switched at runtime), not the one the server started with.
-                app = create_app({**self.test_config, "SCENARIO": old.scenarios.name}, carry=old)
+                # Same configuration; the new app follows the scenario the store records (perhaps switched
+                # at runtime) as a late worker would.
+                app = create_app(self.test_config, carry=old)
                 if str(scenario_file) in changed:
                     app.extensions[EXTENSION].reset()
             except Exception as exc:  # noqa: BLE001 - whatever a broken file raises, keep serving the old app

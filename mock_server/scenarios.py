@@ -7,8 +7,11 @@ UI test can rely on a name, an id or a count. Pins are made consistent with the 
 `create` audit entry; every id has the spec's pattern. Files are checked with a JSON Schema (SCHEMA) and every
 problem is reported as `file: path: problem`.
 
-Precedence: the scenario's values replace the built-in defaults; settings given explicitly (a command-line
-flag, a MOCK_* variable, a test config) win over every scenario, including one switched to at runtime.
+Precedence: the scenario's values replace the built-in defaults. Settings given explicitly (a command-line
+flag, a MOCK_* variable, a test config) refine the scenario the server starts with (and again when it is
+switched back to): `--scenario degraded --error-rate 0` is slow but never fails. A scenario switched to at
+runtime applies as written, and the explicit settings only fill what it leaves unset: switching to `empty`
+gives an empty tenant even on a server started with --views 100000.
 
 Several processes (gunicorn workers) share one database: a switch or a reset loads the data and bumps a
 generation counter in the same transaction (Store.load_scenario); every worker compares that counter with its
@@ -194,18 +197,21 @@ def _path(parts) -> str:
     return text or "(top level)"
 
 
-def settle(scenario: Scenario, config: dict[str, Any], explicit: set[str]) -> Settings:
-    """The scenario's values over the defaults, the explicit configuration over both."""
+def settle(scenario: Scenario, config: dict[str, Any], explicit: set[str], *, refine: bool = True) -> Settings:
+    """The scenario's values over the defaults; the explicit configuration over both (refine) or only where
+    the scenario is silent (not refine: a scenario switched to at runtime)."""
     doc = scenario.document
-    seed = config["SEED"] if "SEED" in explicit or "seed" not in doc else doc["seed"]
-    sizes: dict[str, Any] = {_SIZE_KEYS[k]: v for k, v in doc.get("sizes", {}).items()}
+    ours = explicit if refine else set()
+    seed = config["SEED"] if "SEED" in ours or "seed" not in doc else doc["seed"]
+    doc_sizes = {_SIZE_KEYS[k]: v for k, v in doc.get("sizes", {}).items()}
+    sizes: dict[str, Any] = dict(doc_sizes)
     for field_name, key in _CONFIG_SIZE.items():
-        if key in explicit and config[key] is not None:
+        if key in explicit and config[key] is not None and (refine or field_name not in doc_sizes):
             sizes[field_name] = config[key]
     if "skew" in doc:
         sizes["skew"] = float(doc["skew"])
-    latency = config["LATENCY"] if "LATENCY" in explicit or "latency" not in doc else str(doc["latency"])
-    rate = config["ERROR_RATE"] if "ERROR_RATE" in explicit or "errorRate" not in doc else float(doc["errorRate"])
+    latency = config["LATENCY"] if "LATENCY" in ours or "latency" not in doc else str(doc["latency"])
+    rate = config["ERROR_RATE"] if "ERROR_RATE" in ours or "errorRate" not in doc else float(doc["errorRate"])
     try:
         return Settings(seed=seed, sizes=Sizes(**sizes), latency=latency, error_rate=rate)
     except ValueError as exc:
@@ -397,8 +403,9 @@ class ScenarioRuntime:
         self.users = users
         self.account = account
         self.sync_interval_s = sync_interval_s
+        self.startup = name  # the explicit settings refine this one (see settle)
         self.scenario = load(self.directory, name)
-        self.settings = settle(self.scenario, config, explicit)
+        self.settings = self._settle(self.scenario)
         self.generation = 0
         self.lock = threading.Lock()
         self._checked = time.monotonic()
@@ -406,6 +413,10 @@ class ScenarioRuntime:
     @property
     def name(self) -> str:
         return self.scenario.name
+
+    def _settle(self, scenario: Scenario) -> Settings:
+        # A function of the name only, so every worker settles a switched-to scenario the same way.
+        return settle(scenario, self.config, self.explicit, refine=scenario.name == self.startup)
 
     def make_dataset(self, scenario: Scenario | None = None, settings: Settings | None = None) -> Dataset:
         return build_dataset(scenario or self.scenario, settings or self.settings, anchor=self.anchor,
@@ -419,7 +430,7 @@ class ScenarioRuntime:
     def adopt(self, state, scenario: Scenario, generation: int) -> None:
         """Take on a scenario's per-process settings (the data is already in the store)."""
         self.scenario = scenario
-        self.settings = settle(scenario, self.config, self.explicit)
+        self.settings = self._settle(scenario)
         self.generation = generation
         state.faults = self.faults(state.faults)
 
@@ -433,7 +444,7 @@ class ScenarioRuntime:
 
     def switch(self, state, name: str) -> None:
         scenario = load(self.directory, name)
-        settings = settle(scenario, self.config, self.explicit)
+        settings = self._settle(scenario)
         dataset = self.make_dataset(scenario, settings)
         with self.lock:
             generation = state.store.load_scenario(dataset, scenario.name)
