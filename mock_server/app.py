@@ -37,7 +37,7 @@ from .config import explicit_keys, load_config
 from .datagen import Sizes
 from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
 from .faults import Faults
-from .journal import Journal, make_entry
+from .journal import RAW_BODY_CAP, Journal, Redactor
 from .scenarios import ScenarioRuntime
 from .spec import Operation, Spec, load_spec
 from .store import open_store
@@ -126,9 +126,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     store = carry.store if carry is not None else open_store(config["DB"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
     journal = Journal(config["JOURNAL_SIZE"], secrets, config.get("JOURNAL_DIR"))
-    if carry is not None:  # keep what was recorded; redact the new file's tokens too
+    if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too
         journal = carry.journal
-        journal.redactor = Journal(0, secrets).redactor
+        journal.redactor = Redactor([*journal.redactor.secrets, *secrets])
     state = MockState(
         config=config, spec=spec, tokens=tokens, store=store,
         clock=carry.clock if carry is not None else Clock(config["NOW"]), faults=faults,
@@ -259,15 +259,17 @@ def _request_body() -> bytes:
 
 
 def _journal(journal: Journal, response: Response, op: Operation | None, principal) -> None:
+    # Raw copies only: redaction (the costly part) happens when the journal is read (see journal.py).
     body = b"" if response.is_streamed or response.direct_passthrough else response.get_data()
-    journal.record(make_entry(
-        journal, method=request.method, path=request.path, query=request.args.items(multi=True),
-        request_headers=request.headers.items(), request_body=_request_body(),
-        request_mimetype=request.mimetype or None, status=response.status_code,
-        response_headers=response.headers.items(), response_body=body,
-        response_mimetype=response.mimetype, duration_ms=(time.perf_counter() - g.get("started", 0)) * 1000,
-        request_id=g.get("request_id"), operation_id=op.operation_id if op is not None else None,
-        user=principal.user["email"] if principal is not None else None))
+    journal.record(
+        t_ns=time.time_ns(), worker=journal.pid, method=request.method, path=request.path,
+        query=list(request.args.items(multi=True)), request_headers=list(request.headers.items()),
+        request_body=_request_body(), request_mimetype=request.mimetype or None, status=response.status_code,
+        response_headers=list(response.headers.items()), response_body=body[:RAW_BODY_CAP],
+        response_size=len(body), response_mimetype=response.mimetype,
+        duration_ms=(time.perf_counter() - g.get("started", 0)) * 1000, request_id=g.get("request_id"),
+        operation_id=op.operation_id if op is not None else None,
+        user=principal.user["email"] if principal is not None else None)
 
 
 def _contract_violation(op: Operation | None, status: int, problems: list[str]) -> Response:

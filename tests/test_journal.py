@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mock_helpers import ADMIN, AUDITOR, TOKENS, UNKNOWN_UUID, bearer, component_validator, url
-from mock_server.journal import BODY_LIMIT, Journal, Redactor, fingerprint, make_entry
+from mock_server.journal import BODY_LIMIT, Journal, Redactor, fingerprint, redacted
 
 ALL_TOKENS = [t["token"] for t in TOKENS]
 MOST_VIEWED = url("/dashboard/most-viewed")
@@ -153,20 +153,28 @@ def test_the_redactor_keeps_what_is_not_secret():
     assert r.text("id mock-admin-token end") == f"id …(redacted #{fingerprint('mock-admin-token')}) end"
 
 
-def test_a_reloaded_token_file_is_redacted_too():
-    # The journal object outlives a reload; its redactor is replaced with one that knows the new tokens.
+def _raw(path: str) -> dict:
+    return dict(t_ns=1, worker=1, method="GET", path=path, query=[], request_headers=[], request_body=b"",
+                request_mimetype=None, status=200, response_headers=[], response_body=b"", response_mimetype=None,
+                duration_ms=1.0, request_id=None, operation_id=None, user=None)
+
+
+def test_entries_in_memory_are_redacted_when_read_with_old_and_new_tokens():
+    # The ring outlives a reload (mock_server.reload); the app then gives it a redactor knowing the tokens
+    # of the old file and of the new one, and every entry kept is redacted with it when read.
     journal_ = Journal(10, ["old-token"])
-    entry = make_entry(journal_, method="GET", path="/x/new-token", query=[], request_headers=[],
-                       request_body=b"", request_mimetype=None, status=200, response_headers=[],
-                       response_body=b"", response_mimetype=None, duration_ms=1, request_id=None,
-                       operation_id=None, user=None)
-    assert entry["path"] == "/x/new-token"
-    journal_.redactor = Redactor(["new-token"])
-    entry = make_entry(journal_, method="GET", path="/x/new-token", query=[], request_headers=[],
-                       request_body=b"", request_mimetype=None, status=200, response_headers=[],
-                       response_body=b"", response_mimetype=None, duration_ms=1, request_id=None,
-                       operation_id=None, user=None)
-    assert "new-token" not in entry["path"]
+    journal_.record(**_raw("/x/old-token/new-token"))
+    assert journal_.entries()[0]["path"] == f"/x/{redacted('old-token')}/new-token"
+    journal_.redactor = Redactor([*journal_.redactor.secrets, "new-token"])
+    assert journal_.entries()[0]["path"] == f"/x/{redacted('old-token')}/{redacted('new-token')}"
+
+
+def test_file_entries_are_redacted_before_they_are_written(tmp_path):
+    journal_ = Journal(10, ["mock-admin-token"], tmp_path)
+    journal_.record(**{**_raw("/p/mock-admin-token"),
+                       "request_headers": [("Authorization", "Bearer mock-admin-token")]})
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
+    assert b"mock-admin-token" not in on_disk and redacted("mock-admin-token").encode() in on_disk
 
 
 # --- several workers -------------------------------------------------------------------------------------
@@ -192,6 +200,6 @@ def test_workers_sharing_a_journal_directory_see_each_others_requests(tmp_path, 
 
 def test_a_half_written_line_is_skipped(tmp_path):
     journal_ = Journal(10, [], tmp_path)
-    journal_.record({"_t": 1, "path": "/a"})
+    journal_.record(**_raw("/a"))
     (tmp_path / "999.jsonl").write_bytes(b'{"_t": 2, "pa')
     assert [e["path"] for e in journal_.entries()] == ["/a"]
