@@ -125,9 +125,9 @@ def switch_scenario() -> Response:
         payload = None
     name = payload.get("name") if isinstance(payload, dict) else None
     if not isinstance(name, str) or set(payload) - {"name"}:
-        raise BadRequest("Bad Request - Send a JSON object like {\"name\": \"empty\"}",
-                         details=[{"location": "body", "name": "name",
-                                   "message": f"available: {', '.join(scenarios.available(state.scenarios.directory))}"}])
+        names = ", ".join(scenarios.available(state.scenarios.directory))
+        raise BadRequest('Bad Request - Send a JSON object like {"name": "empty"}',
+                         details=[{"location": "body", "name": "name", "message": f"available: {names}"}])
     started = time.perf_counter()
     try:
         with state._reset_lock:  # noqa: SLF001 - one load at a time per process, resets included
@@ -138,7 +138,8 @@ def switch_scenario() -> Response:
         raise ApiError(f"{prefix} - Cannot switch to scenario {name!r}", error=error, status=exc.status,
                        details=[{"message": line.strip()} for line in str(exc).splitlines() if line.strip()]) \
             from None
-    return json_response({"status": "switched", **_summary(state), **{"description": state.scenarios.scenario.description},
+    return json_response({"status": "switched", **_summary(state),
+                          "description": state.scenarios.scenario.description,
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
@@ -157,7 +158,8 @@ def get_requests() -> Response:
     status = args.get("status")
     if status is not None and not (len(status) == 3 and (status.isdigit() or
                                    (status[0] in "12345" and status[1:].lower() == "xx"))):
-        problems.append({"location": "query", "name": "status", "message": "a status code like 404 or a class like 4xx"})
+        problems.append({"location": "query", "name": "status",
+                         "message": "a status code like 404 or a class like 4xx"})
     since_ns = None
     if "since" in args:
         try:

@@ -14,9 +14,9 @@ Secrets never enter it: values are redacted when an entry is made, before anythi
 Redaction happens before truncation, so a secret cut at the limit cannot leave a readable prefix.
 
 One process keeps the ring in memory, of raw captures (a few list copies per request); redaction then happens
-when the journal is read, so a request pays ~5 us for being journaled (bench/journal_cost.py). Under gunicorn (N processes) each process appends JSON lines to its
-own file in a directory the CLI creates for the run (JOURNAL_DIR), rotating at JOURNAL_SIZE lines; a read
-merges the files of every process, newest first. An entry is redacted before it is written (no secret on disk),
+when the journal is read, so a request pays ~20 us CPU for being journaled (bench/journal_cost.py). Under
+gunicorn (N processes) each process appends JSON lines to its own file in a directory the CLI creates for the
+run (JOURNAL_DIR), rotating at JOURNAL_SIZE lines; a read merges the files of every process, newest first. An entry is redacted before it is written (no secret on disk),
 then appended with one write() of one line: no lock shared across processes, no database write on the request
 path. Clearing writes a marker time that reads respect.
 """

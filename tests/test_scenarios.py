@@ -279,7 +279,8 @@ def test_inconsistent_pins_are_refused_with_their_path(tmp_path, app_factory, pi
 def test_a_view_of_an_unknown_dashboard_may_be_pinned_as_an_audit_entry(tmp_path, app_factory):
     (tmp_path / "ok.yaml").write_text(
         "pins: {auditEntries: [{id: 65a0000000000000000000b1, type: dashboard, action: view,"
-        " target: 99999999-9999-4999-8999-999999999999, user: kai.berg@acme.example, timestamp: '2026-11-20T08:00:00Z'}]}\n")
+        " target: 99999999-9999-4999-8999-999999999999, user: kai.berg@acme.example,"
+        " timestamp: '2026-11-20T08:00:00Z'}]}\n")
     client = app_factory(SCENARIOS_DIR=str(tmp_path), SCENARIO="ok").test_client()
     entry = client.get(url("/65a0000000000000000000b1"), headers=AUDITOR).json["data"]
     assert entry["createdAt"] == "2026-11-20T08:00:00.000Z" and "dashboard" not in entry
