@@ -4,6 +4,7 @@
     insights-mock serve --workers 4 --db mock.db     gunicorn with 4 worker processes sharing one SQLite file
     insights-mock serve --latency 50-300 --error-rate 0.05 --seed 7 --now 2026-11-25T12:00:00Z
     insights-mock serve --scenario empty --reload     a new tenant; edits of fixtures/openapi.yaml apply live
+    insights-mock scenarios                          check every scenario file and list them
 """
 
 from __future__ import annotations
@@ -69,12 +70,50 @@ def build_parser() -> argparse.ArgumentParser:
                        help="apply edits of the tokens file, the spec and the scenario files without a restart "
                             "(one worker only) [env MOCK_RELOAD]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
+    check = commands.add_parser("scenarios", help="list and check the scenario files",
+                                description="Check every scenario file (schema and pins) and list them; exit 1 "
+                                            "if any is invalid. Reads MOCK_SCENARIOS_DIR and MOCK_TOKENS_FILE.")
+    check.add_argument("--scenarios-dir", dest="SCENARIOS_DIR", default=None, help="directory of scenario files")
+    check.add_argument("--tokens-file", dest="TOKENS_FILE", default=None, help="tokens fixture (the users pins "
+                                                                                 "may refer to)")
     return parser
+
+
+def check_scenarios(config: dict[str, Any]) -> int:
+    """Each scenario's schema and pins, checked against the token users without generating the bulk data."""
+    from .datagen import Sizes
+    from .scenarios import ScenarioError, Settings, available, build_dataset
+
+    tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+    anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    bare = Settings(seed=0, sizes=Sizes(users=0, dashboards=0, mappings=0, views=0, audit_logs=0),
+                    latency=None, error_rate=0.0)
+    names = available(config["SCENARIOS_DIR"])
+    if not names:
+        print(f"insights-mock: no scenario files (NAME.yaml) in {config['SCENARIOS_DIR']}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in names:
+        try:
+            scenario = load_scenario(config["SCENARIOS_DIR"], name)
+            build_dataset(scenario, bare, anchor=anchor, users=tokens.users, account=tokens.account)
+        except ScenarioError as exc:
+            failed += 1
+            print(f"  {name:<16} INVALID\n    " + str(exc).replace("\n", "\n    "))
+            continue
+        print(f"  {name:<16} ok       {scenario.description}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {key: value for key, value in vars(args).items() if key.isupper() and value is not None}
+    if args.command == "scenarios":
+        try:
+            return check_scenarios(load_config(overrides))
+        except (ConfigError, TokenFileError) as exc:
+            print(f"insights-mock: {exc}", file=sys.stderr)
+            return 2
     try:
         config = load_config(overrides)
         parse_latency(config["LATENCY"])

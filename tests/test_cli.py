@@ -209,3 +209,25 @@ def test_serve_with_reload_for_real(tmp_path):
     finally:
         out, err = stop(process)
     assert "reloaded after a change of" in err and "mock-brand-new-token" not in err
+
+
+def test_scenarios_command_checks_every_file(tmp_path, capsys, monkeypatch):
+    for key in KEYS:
+        monkeypatch.delenv("MOCK_" + key, raising=False)
+    assert cli.main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ("busy", "default", "degraded", "empty", "pinned"))
+    (tmp_path / "good.yaml").write_text("description: fine\n")
+    (tmp_path / "bad.yaml").write_text(
+        "pins: {dashboards: [{id: 11111111-1111-4111-8111-111111111111, name: A, owner: ghost@acme.example}]}\n")
+    assert cli.main(["scenarios", "--scenarios-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "good             ok       fine" in out and "bad              INVALID" in out
+    assert f"{tmp_path / 'bad.yaml'}: pins.dashboards[0].owner: 'ghost@acme.example' is neither" in out
+
+
+def test_an_invalid_scenario_file_at_start_exits_2_naming_it(served, capsys, tmp_path):
+    (tmp_path / "broken.yaml").write_text("errorRate: often\n")
+    assert cli.main(["serve", "--scenarios-dir", str(tmp_path), "--scenario", "broken"]) == 2
+    assert f"{tmp_path / 'broken.yaml'}: errorRate: 'often' is not of type 'number'" in capsys.readouterr().err
+    assert served == []
