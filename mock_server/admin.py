@@ -1,4 +1,12 @@
-"""Operator endpoints outside the API prefix: POST /__admin/reset, GET /__admin/health.
+"""Operator endpoints outside the API prefix:
+
+    GET    /__admin/health                  status, counts, scenario, journal, reload state
+    POST   /__admin/reset                   regenerate the current scenario's data (every worker follows)
+    GET    /__admin/scenario                the current scenario and the available ones
+    POST   /__admin/scenario  {"name": ..}  switch to another scenario (data and faults, every worker)
+    GET    /__admin/requests                the request journal, newest first
+                                            (?limit= ?operationId= ?status=404|4xx ?method= ?since=ISO)
+    DELETE /__admin/requests                clear the journal
 
 On a loopback HOST they are open (a developer's own machine), unless ADMIN_TOKEN is set. On any other
 HOST they need `Authorization: Bearer <ADMIN_TOKEN>`, and without an ADMIN_TOKEN they do not exist (404):
@@ -11,11 +19,15 @@ import hashlib
 import hmac
 import ipaddress
 import time
+from datetime import datetime
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 
+from . import journal as journal_mod
+from . import scenarios
 from .api import json_response
-from .errors import NotFound, Unauthorized
+from .errors import ApiError, BadRequest, NotFound, Unauthorized
 from .timestamps import iso
 
 
@@ -33,6 +45,10 @@ def blueprint() -> Blueprint:
     bp.before_request(_guard)
     bp.add_url_rule("/reset", view_func=reset, methods=["POST"])
     bp.add_url_rule("/health", view_func=health, methods=["GET"])
+    bp.add_url_rule("/scenario", view_func=get_scenario, methods=["GET"])
+    bp.add_url_rule("/scenario", view_func=switch_scenario, methods=["POST"])
+    bp.add_url_rule("/requests", view_func=get_requests, methods=["GET"])
+    bp.add_url_rule("/requests", view_func=clear_requests, methods=["DELETE"])
     return bp
 
 
@@ -59,7 +75,8 @@ def _guard() -> None:
 
 def _summary(state) -> dict:
     return {
-        "seed": state.config["SEED"],
+        "scenario": state.scenarios.name,
+        "seed": state.scenarios.settings.seed,
         "anchor": iso(state.anchor),
         "now": iso(state.clock.now()),
         "counts": state.store.counts(),
@@ -81,6 +98,88 @@ def health() -> Response:
         **_summary(state),
         "operations": len(state.spec.operations),
         "validateResponses": state.response_validator is not None,
-        "latency": state.config["LATENCY"],
-        "errorRate": state.config["ERROR_RATE"],
+        "latency": state.scenarios.settings.latency,
+        "errorRate": state.scenarios.settings.error_rate,
+        "journal": {"size": state.journal.size, "shared": state.journal.shared},
+        "reload": _reload_status(),
     })
+
+
+def _reload_status() -> dict:
+    status = current_app.extensions.get("insights_mock_reload")
+    return status.describe() if status is not None else {"enabled": False}
+
+
+def get_scenario() -> Response:
+    state = _state()
+    return json_response({**state.scenarios.describe(),
+                          "available": scenarios.available(state.scenarios.directory)})
+
+
+def switch_scenario() -> Response:
+    state = _state()
+    body = request.get_data()
+    try:
+        payload = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        payload = None
+    name = payload.get("name") if isinstance(payload, dict) else None
+    if not isinstance(name, str) or set(payload) - {"name"}:
+        names = ", ".join(scenarios.available(state.scenarios.directory))
+        raise BadRequest('Bad Request - Send a JSON object like {"name": "empty"}',
+                         details=[{"location": "body", "name": "name", "message": f"available: {names}"}])
+    started = time.perf_counter()
+    try:
+        with state._reset_lock:  # noqa: SLF001 - one load at a time per process, resets included
+            state.scenarios.switch(state, name)
+    except scenarios.ScenarioError as exc:
+        error = "not_found" if exc.status == 404 else "invalid_scenario"
+        prefix = "Not Found" if exc.status == 404 else "Bad Request"
+        raise ApiError(f"{prefix} - Cannot switch to scenario {name!r}", error=error, status=exc.status,
+                       details=[{"message": line.strip()} for line in str(exc).splitlines() if line.strip()]) \
+            from None
+    return json_response({"status": "switched", **_summary(state),
+                          "description": state.scenarios.scenario.description,
+                          "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+
+def get_requests() -> Response:
+    state = _state()
+    args = request.args
+    problems = []
+    limit = 50
+    if "limit" in args:
+        try:
+            limit = int(args["limit"])
+            if not 1 <= limit <= 100_000:
+                raise ValueError
+        except ValueError:
+            problems.append({"location": "query", "name": "limit", "message": "a whole number from 1"})
+    status = args.get("status")
+    if status is not None and not (len(status) == 3 and (status.isdigit() or
+                                   (status[0] in "12345" and status[1:].lower() == "xx"))):
+        problems.append({"location": "query", "name": "status",
+                         "message": "a status code like 404 or a class like 4xx"})
+    since_ns = None
+    if "since" in args:
+        try:
+            since = datetime.fromisoformat(args["since"].replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                raise ValueError
+            since_ns = int(since.timestamp() * 1e9)
+        except ValueError:
+            problems.append({"location": "query", "name": "since",
+                             "message": "an ISO 8601 instant with a zone, like 2026-11-25T12:00:00Z"})
+    if problems:
+        raise BadRequest("Bad Request - Invalid journal filter", details=problems)
+    entries = journal_mod.select(state.journal.entries(), limit=limit, operation_id=args.get("operationId"),
+                                 status=status.lower() if status else None,
+                                 method=args["method"].upper() if "method" in args else None, since_ns=since_ns)
+    return json_response({"size": state.journal.size, "enabled": state.journal.enabled,
+                          "count": len(entries), "entries": entries})
+
+
+def clear_requests() -> Response:
+    state = _state()
+    state.journal.clear()
+    return json_response({"status": "cleared", "size": state.journal.size})

@@ -33,10 +33,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import access_log
 from .api import json_response, register_api
 from .auth import TokenRegistry, authorize, forced_challenge
-from .config import ConfigError, load_config
-from .datagen import Sizes, generate
+from .config import explicit_keys, load_config
+from .datagen import Sizes
 from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
-from .faults import Faults, parse_latency
+from .faults import Faults
+from .journal import RAW_BODY_CAP, Journal, Redactor
+from .scenarios import ScenarioRuntime
 from .spec import Operation, Spec, load_spec
 from .store import open_store
 from .store.base import Dataset, Store
@@ -75,24 +77,30 @@ class MockState:
     clock: Clock
     faults: Faults
     anchor: datetime
-    sizes: Sizes
     endpoints: dict[str, Operation]
     request_validators: dict[str, RequestValidator]
     response_validator: ResponseValidator | None
+    scenarios: ScenarioRuntime
+    journal: Journal
     _reset_lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def sizes(self) -> Sizes:
+        return self.scenarios.settings.sizes
+
     def make_dataset(self) -> Dataset:
-        return generate(seed=self.config["SEED"], anchor=self.anchor, users=self.tokens.users,
-                        account=self.tokens.account, sizes=self.sizes)
+        return self.scenarios.make_dataset()
 
     def reset(self) -> None:
-        """Regenerate the data from the seed and anchor; restart the fault RNG."""
+        """Regenerate the scenario's data from its seed and the anchor; restart the fault RNG (in every
+        process sharing the database: the scenario generation moves)."""
         with self._reset_lock:
-            self.store.load(self.make_dataset())
-            self.faults.reset()
+            self.scenarios.reset(self)
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | None = None) -> Flask:
+    """The app. `carry` (mock_server.reload) is the state of the app this one replaces: its store (data,
+    recorded views) and journal are kept."""
     config = load_config(test_config)
     app = Flask("mock_server")
     app.config.update(config)
@@ -100,13 +108,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
     anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    try:
-        sizes = Sizes(**{key.lower(): config[key] for key in ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS",
-                                                              "AUDIT_LOGS") if config[key] is not None})
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    faults = Faults(seed=config["SEED"], latency=parse_latency(config["LATENCY"]),
-                    error_rate=config["ERROR_RATE"])
+    if carry is not None:
+        anchor = carry.anchor
+    scenarios = ScenarioRuntime(directory=config["SCENARIOS_DIR"], name=config["SCENARIO"], config=config,
+                                explicit=explicit_keys(test_config), anchor=anchor, users=tokens.users,
+                                account=tokens.account,
+                                sync_interval_s=config.get("SCENARIO_SYNC_S", 0.1))
+    faults = scenarios.faults()
 
     register_error_handlers(app)
     endpoints = register_api(app, spec)
@@ -115,15 +123,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
 
-    store = open_store(config["DB"])
+    store = carry.store if carry is not None else open_store(config["DB"])
+    secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
+    journal = Journal(config["JOURNAL_SIZE"], secrets, config.get("JOURNAL_DIR"))
+    if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too
+        journal = carry.journal
+        journal.redactor = Redactor([*journal.redactor.secrets, *secrets])
     state = MockState(
-        config=config, spec=spec, tokens=tokens, store=store, clock=Clock(config["NOW"]), faults=faults,
-        anchor=anchor, sizes=sizes, endpoints=endpoints,
+        config=config, spec=spec, tokens=tokens, store=store,
+        clock=carry.clock if carry is not None else Clock(config["NOW"]), faults=faults,
+        anchor=anchor, endpoints=endpoints,
         request_validators={op.operation_id: RequestValidator(op, spec) for op in spec.operations.values()},
         response_validator=ResponseValidator(spec) if config["VALIDATE_RESPONSES"] else None,
+        scenarios=scenarios, journal=journal,
     )
     app.extensions[EXTENSION] = state
     store.ensure_loaded(state.make_dataset)
+    scenarios.start(state)
 
     # Registered before CORS: Flask runs after_request functions in reverse, so ours sees CORS's headers.
     app.before_request(_before_request)
@@ -155,6 +171,7 @@ def _before_request() -> Response | None:
     g.started = time.perf_counter()
     g.request_id = _request_id()
     state = mock_state()
+    state.scenarios.sync(state)
     _drain_body(current_app.config["MAX_CONTENT_LENGTH"])
 
     op = state.endpoints.get(request.endpoint or "")
@@ -228,7 +245,31 @@ def _after_request(response: Response) -> Response:
         duration_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
         operation_id=op.operation_id if op is not None else None,
         user_id=principal.user_id if principal is not None else None, request_id=g.get("request_id"))
+    if state.journal.enabled and not request.path.startswith("/__admin/"):
+        _journal(state.journal, response, op, principal)
     return response
+
+
+def _request_body() -> bytes:
+    # Only a body already read and admitted (_drain_body): a refused one (413) is not read again here.
+    length = request.content_length
+    if not length or length > current_app.config["MAX_CONTENT_LENGTH"]:
+        return b""
+    return request.get_data(cache=True)
+
+
+def _journal(journal: Journal, response: Response, op: Operation | None, principal) -> None:
+    # Raw copies only: redaction (the costly part) happens when the journal is read (see journal.py).
+    body = b"" if response.is_streamed or response.direct_passthrough else response.get_data()
+    journal.record(
+        t_ns=time.time_ns(), worker=journal.pid, method=request.method, path=request.path,
+        query=list(request.args.items(multi=True)), request_headers=list(request.headers.items()),
+        request_body=_request_body(), request_mimetype=request.mimetype or None, status=response.status_code,
+        response_headers=list(response.headers.items()), response_body=body[:RAW_BODY_CAP],
+        response_size=len(body), response_mimetype=response.mimetype,
+        duration_ms=(time.perf_counter() - g.get("started", 0)) * 1000, request_id=g.get("request_id"),
+        operation_id=op.operation_id if op is not None else None,
+        user=principal.user["email"] if principal is not None else None)
 
 
 def _contract_violation(op: Operation | None, status: int, problems: list[str]) -> Response:

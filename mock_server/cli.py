@@ -3,12 +3,15 @@
     insights-mock serve                              werkzeug, threaded, in-memory data, 127.0.0.1:4010
     insights-mock serve --workers 4 --db mock.db     gunicorn with 4 worker processes sharing one SQLite file
     insights-mock serve --latency 50-300 --error-rate 0.05 --seed 7 --now 2026-11-25T12:00:00Z
+    insights-mock serve --scenario empty --reload     a new tenant; edits of fixtures/openapi.yaml apply live
+    insights-mock scenarios                          check every scenario file and list them
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ from . import access_log
 from .auth import TokenRegistry, TokenFileError
 from .config import ConfigError, load_config
 from .faults import parse_latency
+from .scenarios import load as load_scenario
 from .spec import SpecError, load_spec
 from .store import StoreError
 from .timestamps import iso
@@ -42,6 +46,10 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--tokens-file", "TOKENS_FILE", {}, "tokens fixture (default fixtures/tokens.yaml)"),
     ("--spec-file", "SPEC_FILE", {}, "OpenAPI document (default openapi.yaml)"),
     ("--max-content-length", "MAX_CONTENT_LENGTH", {"type": int}, "largest request body in bytes (413 above)"),
+    ("--scenario", "SCENARIO", {}, "scenario to start in: default, empty, busy, degraded, pinned or your own "
+                                   "(a NAME.yaml of --scenarios-dir)"),
+    ("--scenarios-dir", "SCENARIOS_DIR", {}, "directory of scenario files (default fixtures/scenarios)"),
+    ("--journal-size", "JOURNAL_SIZE", {"type": int}, "requests kept for GET /__admin/requests (default 200; 0: off)"),
 ]
 
 
@@ -58,20 +66,67 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help="validate every response against the spec (default on; off for benchmarks) "
                             "[env MOCK_VALIDATE_RESPONSES]")
+    serve.add_argument("--reload", dest="RELOAD", default=None, action=argparse.BooleanOptionalAction,
+                       help="apply edits of the tokens file, the spec and the scenario files without a restart "
+                            "(one worker only) [env MOCK_RELOAD]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
+    check = commands.add_parser("scenarios", help="list and check the scenario files",
+                                description="Check every scenario file (schema and pins) and list them; exit 1 "
+                                            "if any is invalid. Reads MOCK_SCENARIOS_DIR and MOCK_TOKENS_FILE.")
+    check.add_argument("--scenarios-dir", dest="SCENARIOS_DIR", default=None, help="directory of scenario files")
+    check.add_argument("--tokens-file", dest="TOKENS_FILE", default=None, help="tokens fixture (the users pins "
+                                                                                 "may refer to)")
     return parser
+
+
+def check_scenarios(config: dict[str, Any]) -> int:
+    """Each scenario's schema and pins, checked against the token users without generating the bulk data."""
+    from .datagen import Sizes
+    from .scenarios import ScenarioError, Settings, available, build_dataset
+
+    tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+    anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    bare = Settings(seed=0, sizes=Sizes(users=0, dashboards=0, mappings=0, views=0, audit_logs=0),
+                    latency=None, error_rate=0.0)
+    names = available(config["SCENARIOS_DIR"])
+    if not names:
+        print(f"insights-mock: no scenario files (NAME.yaml) in {config['SCENARIOS_DIR']}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in names:
+        try:
+            scenario = load_scenario(config["SCENARIOS_DIR"], name)
+            build_dataset(scenario, bare, anchor=anchor, users=tokens.users, account=tokens.account)
+        except ScenarioError as exc:
+            failed += 1
+            print(f"  {name:<16} INVALID\n    " + str(exc).replace("\n", "\n    "))
+            continue
+        print(f"  {name:<16} ok       {scenario.description}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {key: value for key, value in vars(args).items() if key.isupper() and value is not None}
+    if args.command == "scenarios":
+        try:
+            return check_scenarios(load_config(overrides))
+        except (ConfigError, TokenFileError) as exc:
+            print(f"insights-mock: {exc}", file=sys.stderr)
+            return 2
     try:
         config = load_config(overrides)
         parse_latency(config["LATENCY"])
         spec = load_spec(config["SPEC_FILE"])
         tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
+        load_scenario(config["SCENARIOS_DIR"], config["SCENARIO"])
     except (ConfigError, SpecError, TokenFileError) as exc:
         print(f"insights-mock: {exc}", file=sys.stderr)
+        return 2
+    if config["RELOAD"] and config["WORKERS"] > 1:
+        print("insights-mock: --reload works with one worker only: each gunicorn worker would rebuild on its "
+              "own. Drop --workers for a development server with --reload, or --reload for a load test.",
+              file=sys.stderr)
         return 2
 
     temp_db = None
@@ -81,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["DB"] = config["DB"] = temp_db
         print(f"--workers {config['WORKERS']} needs a shared --db file; using {temp_db} (deleted at exit)",
               file=sys.stderr)
+    journal_dir = None
+    if config["WORKERS"] > 1 and config["JOURNAL_SIZE"] > 0:
+        # Each worker appends its requests to its own file here; GET /__admin/requests merges them.
+        journal_dir = tempfile.mkdtemp(prefix="insights-mock-journal-")
+        overrides["JOURNAL_DIR"] = journal_dir
 
     access_log.configure()
     print(banner(config, spec, tokens), flush=True)
@@ -102,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         if temp_db is not None and os.getpid() == master:
             for suffix in ("", "-wal", "-shm"):
                 Path(temp_db + suffix).unlink(missing_ok=True)
+        if journal_dir is not None and os.getpid() == master:
+            shutil.rmtree(journal_dir, ignore_errors=True)
     return 0
 
 
@@ -113,7 +175,10 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     lines = [
         f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "
         f"seed {config['SEED']}, data {'in ' + config['DB'] if config['DB'] else 'in memory'})",
+        f"  scenario: {config['SCENARIO']}   switch: POST {url}/__admin/scenario {{\"name\": \"empty\"}}"
+        f"{'   reload: on' if config['RELOAD'] else ''}",
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
+        f"  journal: {url}/__admin/requests" if config["JOURNAL_SIZE"] else "",
         "  tokens (Authorization: Bearer <token>):",
     ]
     ops = list(spec.operations.values())

@@ -128,8 +128,22 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "WORKERS": (_int(1, 64), 1),
     "ADMIN_TOKEN": (_optional_str, None),
     "MAX_CONTENT_LENGTH": (_int(1, 1 << 30), 64 * 1024),
+    "SCENARIO": (_str, "default"),
+    "SCENARIOS_DIR": (_str, str(REPO_ROOT / "fixtures" / "scenarios")),
+    "JOURNAL_SIZE": (_int(0, 100_000), 200),  # 0: no journal
+    "RELOAD": (_bool, False),
 }
 SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
+
+
+def explicit_keys(test_config: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> set[str]:
+    """The keys given by the environment or test_config (not left at their default), with a value: a
+    scenario may set what is not explicit (mock_server.scenarios)."""
+    environ = os.environ if environ is None else environ
+    given = {key for key in KEYS if str(environ.get(ENV_PREFIX + key, "")).strip()}
+    given |= {key for key, value in (test_config or {}).items() if key in KEYS and value is not None}
+    return given
 
 
 def load_config(test_config: Mapping[str, Any] | None = None,

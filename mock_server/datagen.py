@@ -47,6 +47,7 @@ class Sizes:
     views: int = 6000
     audit_logs: int = 3000  # exact, whatever the mix
     history_days: int = 90  # views fall in these days before the anchor
+    skew: float = 1.1  # Zipf exponent of dashboard popularity: 0 = flat, 2 = a few dashboards get most views
 
     def __post_init__(self) -> None:
         for name in ("users", "dashboards", "mappings", "views", "audit_logs"):
@@ -54,6 +55,8 @@ class Sizes:
                 raise ValueError(f"Sizes.{name} must not be negative")
         if self.history_days < 1:
             raise ValueError("Sizes.history_days must be at least 1")
+        if not 0.0 <= self.skew <= 5.0:
+            raise ValueError("Sizes.skew must be between 0 and 5")
 
 
 # Teams / product areas: display name, Jira-style project key, repository slug.
@@ -319,7 +322,7 @@ class _Generator:
         ranks = list(range(n_dash))
         rng.shuffle(ranks)  # ranks[i]: popularity rank of dashboard i
         never_viewed = max(1, n_dash // 12) if n_dash >= 4 else 0
-        popularity = [1.0 / (r + 1) ** 1.1 for r in ranks]
+        popularity = [1.0 / (r + 1) ** self.sizes.skew for r in ranks]
         view_weight = [0.0 if r >= n_dash - never_viewed else p for r, p in zip(ranks, popularity)]
         viewable = [i for i in range(n_dash) if view_weight[i] > 0]
         cum_dash = list(itertools.accumulate(view_weight))

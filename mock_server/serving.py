@@ -13,6 +13,7 @@ import orjson
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from .app import create_app
+from .config import load_config
 from .errors import error_body, snake_code
 
 
@@ -47,7 +48,12 @@ def bind_address(host: str, port: int) -> str:
 
 
 def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
-    app = create_app(overrides)
+    if load_config(overrides)["RELOAD"]:
+        from .reload import ReloadingApp
+
+        app = ReloadingApp(overrides)
+    else:
+        app = create_app(overrides)
     # werkzeug logs its start-up banner at INFO; keep its warnings and errors, drop the chatter.
     werkzeug_logger = logging.getLogger("werkzeug")
     werkzeug_logger.setLevel(logging.WARNING)

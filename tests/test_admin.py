@@ -81,3 +81,17 @@ def test_admin_preflight_needs_no_token(app_factory):
     response = client.options("/__admin/reset", headers={"Origin": "http://localhost:3000",
                                                           "Access-Control-Request-Method": "POST"})
     assert response.status_code == 200
+
+
+def test_health_reports_the_scenario_the_journal_and_reload(client):
+    body = client.get("/__admin/health").json
+    assert body["scenario"] == "default" and body["latency"] is None and body["errorRate"] == 0.0
+    assert body["journal"] == {"size": 200, "shared": False}
+    assert body["reload"] == {"enabled": False}
+    assert client.post("/__admin/reset").json["scenario"] == "default"
+
+
+def test_new_admin_endpoints_answer_only_their_methods(client):
+    assert client.put("/__admin/scenario", json={"name": "empty"}).status_code == 405
+    assert client.post("/__admin/requests").status_code == 405
+    assert client.delete("/__admin/scenario").status_code == 405

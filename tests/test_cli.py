@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from mock_helpers import TOKENS, free_port, start, stop, url
+from mock_helpers import TOKENS, TOKENS_PATH, free_port, start, stop, url
 from mock_server import cli
 from mock_server.config import KEYS, load_config
 
@@ -131,3 +132,102 @@ def test_a_database_file_that_is_not_ours_exits_2(tmp_path, capsys, monkeypatch)
     bad.write_text("not a database at all, just some notes " * 100)
     assert cli.main(["serve", "--db", str(bad), "--port", str(free_port())]) == 2  # fails before binding
     assert "cannot be used" in capsys.readouterr().err
+
+
+# --- scenarios, journal, reload -------------------------------------------------------------------------------
+
+def test_scenario_journal_and_reload_flags(served, capsys):
+    assert cli.main(["serve", "--scenario", "empty", "--journal-size", "10", "--reload",
+                     "--scenarios-dir", str(Path(cli.__file__).parent.parent / "fixtures" / "scenarios")]) == 0
+    overrides = served[0][1]
+    assert overrides["SCENARIO"] == "empty" and overrides["JOURNAL_SIZE"] == 10 and overrides["RELOAD"] is True
+    out = capsys.readouterr().out
+    assert "scenario: empty" in out and "reload: on" in out and "/__admin/requests" in out
+
+
+def test_an_unknown_scenario_exits_2_listing_the_available_ones(served, capsys):
+    assert cli.main(["serve", "--scenario", "crowded"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown scenario 'crowded'" in err and "busy, default, degraded, empty, pinned" in err
+    assert served == []
+
+
+def test_reload_with_workers_is_refused_with_a_reason(served, capsys):
+    assert cli.main(["serve", "--reload", "--workers", "2"]) == 2
+    assert "--reload works with one worker only" in capsys.readouterr().err
+    assert served == []
+
+
+def test_workers_get_a_journal_directory_removed_at_exit(served):
+    assert cli.main(["serve", "--workers", "2"]) == 0
+    directory = served[0][1]["JOURNAL_DIR"]
+    assert directory and not Path(directory).exists()
+    served.clear()
+    cli.main(["serve", "--workers", "2", "--journal-size", "0"])
+    assert "JOURNAL_DIR" not in served[0][1]
+
+
+def test_gunicorn_workers_follow_a_scenario_switch_and_share_one_journal():
+    process, base = start(["--workers", "2", "--views", "300", "--audit-logs", "200"])
+    admin = {"Authorization": "Bearer mock-admin-token"}
+    try:
+        switched = requests.post(base + "/__admin/scenario", json={"name": "degraded"}, timeout=30)
+        assert switched.status_code == 200 and switched.json()["scenario"] == "degraded"
+        time.sleep(0.3)  # past the workers' sync interval (0.1 s)
+        seen = set()
+        for _ in range(40):  # both workers answer some of these (gunicorn gives no guarantee of balance)
+            health = requests.get(base + "/__admin/health", timeout=5).json()
+            seen.add((health["scenario"], health["errorRate"], health["latency"]))
+        assert seen == {("degraded", 0.2, "200-1500")}
+        requests.delete(base + "/__admin/requests", timeout=5)
+        statuses = [requests.get(base + url("/dashboard/most-viewed?limit=1"), headers=admin,
+                                 timeout=10).status_code for _ in range(30)]
+        assert set(statuses) <= {200, 500} and 500 in statuses
+        entries = requests.get(base + "/__admin/requests?limit=100", timeout=5).json()["entries"]
+        assert [e["status"] for e in entries] == statuses[::-1]  # every worker's requests, newest first
+        assert "mock-admin-token" not in json.dumps(entries)
+    finally:
+        out, err = stop(process)
+    assert "Traceback" not in err
+
+
+def test_serve_with_reload_for_real(tmp_path):
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(Path(TOKENS_PATH).read_text())
+    process, base = start(["--reload", "--tokens-file", str(tokens), "--views", "300", "--audit-logs", "200"])
+    new = {"Authorization": "Bearer mock-brand-new-token"}
+    try:
+        assert requests.get(base + url("/dashboard/most-viewed"), headers=new, timeout=5).status_code == 401
+        tokens.write_text(tokens.read_text() + "  - token: mock-brand-new-token\n"
+                          "    user: {id: 65b000000000000000000002, email: b.new@acme.example, name: B New}\n"
+                          "    role: User\n    scopes: [api]\n")
+        deadline = time.monotonic() + 20
+        while requests.get(base + url("/dashboard/most-viewed"), headers=new, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "no reload within 20 s"
+            time.sleep(0.1)
+        assert requests.get(base + "/__admin/health", timeout=5).json()["reload"]["reloads"] == 1
+    finally:
+        out, err = stop(process)
+    assert "reloaded after a change of" in err and "mock-brand-new-token" not in err
+
+
+def test_scenarios_command_checks_every_file(tmp_path, capsys, monkeypatch):
+    for key in KEYS:
+        monkeypatch.delenv("MOCK_" + key, raising=False)
+    assert cli.main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ("busy", "default", "degraded", "empty", "pinned"))
+    (tmp_path / "good.yaml").write_text("description: fine\n")
+    (tmp_path / "bad.yaml").write_text(
+        "pins: {dashboards: [{id: 11111111-1111-4111-8111-111111111111, name: A, owner: ghost@acme.example}]}\n")
+    assert cli.main(["scenarios", "--scenarios-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "good             ok       fine" in out and "bad              INVALID" in out
+    assert f"{tmp_path / 'bad.yaml'}: pins.dashboards[0].owner: 'ghost@acme.example' is neither" in out
+
+
+def test_an_invalid_scenario_file_at_start_exits_2_naming_it(served, capsys, tmp_path):
+    (tmp_path / "broken.yaml").write_text("errorRate: often\n")
+    assert cli.main(["serve", "--scenarios-dir", str(tmp_path), "--scenario", "broken"]) == 2
+    assert f"{tmp_path / 'broken.yaml'}: errorRate: 'often' is not of type 'number'" in capsys.readouterr().err
+    assert served == []

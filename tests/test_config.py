@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mock_server.config import DEFAULT_CORS_ORIGINS, KEYS, REPO_ROOT, ConfigError, load_config
+from mock_server.config import DEFAULT_CORS_ORIGINS, KEYS, REPO_ROOT, ConfigError, explicit_keys, load_config
 
 
 def test_defaults():
@@ -40,11 +40,27 @@ def test_every_key_has_an_environment_variable():
         "SEED": "1", "NOW": "2026-01-01", "DB": "/tmp/x.db", "USERS": "3", "DASHBOARDS": "4", "MAPPINGS": "5",
         "VIEWS": "6", "AUDIT_LOGS": "7", "LATENCY": "10-20", "ERROR_RATE": "0.5", "TOKENS_FILE": "/t.yaml",
         "SPEC_FILE": "/s.yaml", "VALIDATE_RESPONSES": "0", "CORS_ORIGINS": "*", "HOST": "0.0.0.0",
-        "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10"}.items()}
+        "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10", "SCENARIO": "busy",
+        "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes"}.items()}
     assert {key[5:] for key in environ} == set(KEYS)
     config = load_config(environ=environ)
     defaults = load_config(environ={})
     assert all(config[key] != defaults[key] for key in KEYS)
+
+
+def test_scenario_journal_and_reload_defaults():
+    config = load_config(environ={})
+    assert config["SCENARIO"] == "default" and config["JOURNAL_SIZE"] == 200 and config["RELOAD"] is False
+    assert config["SCENARIOS_DIR"] == str(REPO_ROOT / "fixtures" / "scenarios")
+    with pytest.raises(ConfigError, match="JOURNAL_SIZE must be between 0"):
+        load_config({"JOURNAL_SIZE": -1}, environ={})
+
+
+def test_explicit_keys_are_the_ones_given_with_a_value():
+    # A scenario may set what was not given; an empty variable or a None override counts as not given.
+    environ = {"MOCK_SEED": "7", "MOCK_LATENCY": " ", "SEED": "1"}
+    assert explicit_keys({"VIEWS": 10, "USERS": None, "TESTING": True}, environ) == {"SEED", "VIEWS"}
+    assert explicit_keys(None, {}) == set()
 
 
 def test_other_keys_pass_through_for_flask():

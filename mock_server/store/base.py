@@ -92,3 +92,17 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+    # Scenarios (mock_server.scenarios). The generation counts loads; every process sharing the database
+    # compares it with its own to follow a switch or a reset made by another process.
+
+    def load_scenario(self, dataset: Dataset, name: str) -> int:
+        """Like load(), and in the same transaction record `name` as the scenario and bump the generation;
+        return the new generation."""
+
+    def claim_scenario(self, name: str) -> tuple[str, int]:
+        """Record `name` as the scenario with generation 0 unless one is recorded; return (scenario,
+        generation) as recorded."""
+
+    def scenario_meta(self) -> tuple[str | None, int]:
+        """(scenario, generation) as recorded; (None, 0) before any claim. Cheap: called periodically."""

@@ -586,6 +586,40 @@ class SQLiteStore:
     def close(self) -> None:
         self._conns.close()
 
+    # -- scenarios (mock_server.scenarios): which one the data is, and a generation every process follows --
+
+    def load_scenario(self, dataset: Dataset, name: str) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            self._load(conn, dataset)
+            return self._set_scenario(conn, name)
+
+        return int(self._with_write_lock(work))
+
+    def claim_scenario(self, name: str) -> tuple[str, int]:
+        def work(conn: sqlite3.Connection) -> tuple[str, int]:
+            conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                             [("scenario", name), ("generation", "0")])
+            return self._scenario_row(conn)
+
+        return self._with_write_lock(work)  # type: ignore[return-value]
+
+    def scenario_meta(self) -> tuple[str | None, int]:
+        with self._conns.connection() as conn:  # autocommit: one statement needs no snapshot
+            return self._scenario_row(conn)
+
+    @staticmethod
+    def _scenario_row(conn: sqlite3.Connection) -> tuple[str | None, int]:
+        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('scenario', 'generation')").fetchall())
+        return rows.get("scenario"), int(rows.get("generation", 0))
+
+    @staticmethod
+    def _set_scenario(conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        generation = (int(row[0]) if row else 0) + 1
+        conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         [("scenario", name), ("generation", str(generation))])
+        return generation
+
 
 def _audit_row(entry: dict) -> tuple:
     oid = entry["_id"].lower()

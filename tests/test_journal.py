@@ -1,0 +1,205 @@
+"""journal.py: GET/DELETE /__admin/requests, filters, the bounded ring, redaction, several workers."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from mock_helpers import ADMIN, AUDITOR, TOKENS, UNKNOWN_UUID, bearer, component_validator, url
+from mock_server.journal import BODY_LIMIT, Journal, Redactor, fingerprint, redacted
+
+ALL_TOKENS = [t["token"] for t in TOKENS]
+MOST_VIEWED = url("/dashboard/most-viewed")
+
+
+def journal(client, query: str = "") -> list[dict]:
+    response = client.get("/__admin/requests" + query)
+    assert response.status_code == 200, response.json
+    return response.json["entries"]
+
+
+def test_an_entry_has_the_request_and_the_response(client):
+    client.get(MOST_VIEWED + "?limit=2", headers={**ADMIN, "X-Request-Id": "req-1", "Accept": "application/json"})
+    [entry] = journal(client)
+    assert entry["method"] == "GET" and entry["path"] == MOST_VIEWED and entry["query"] == {"limit": ["2"]}
+    assert entry["operationId"] == "getMostViewedDashboards" and entry["status"] == 200
+    assert entry["requestId"] == "req-1" and entry["user"] == "dana.kim@acme.example"
+    assert entry["durationMs"] > 0 and entry["timestamp"].endswith("Z") and isinstance(entry["worker"], int)
+    assert entry["request"]["headers"]["Accept"] == "application/json"
+    assert entry["request"]["headers"]["Authorization"] == f"Bearer …(redacted #{fingerprint('mock-admin-token')})"
+    response = entry["response"]
+    assert response["status"] == 200 and response["headers"]["X-Request-Id"] == "req-1"
+    assert response["headers"]["Content-Type"] == "application/json" and not response["bodyTruncated"]
+    assert len(json.loads(response["body"])["data"]) == 2
+
+
+def test_admin_calls_are_not_journaled_but_every_api_request_is(client):
+    client.get("/__admin/health")
+    client.post("/__admin/reset")
+    client.get(url("/dashboard/recently-viewed"))  # 401
+    client.get("/nowhere")  # 404 outside the spec
+    client.get("/openapi.yaml")
+    entries = journal(client)
+    assert [(e["path"], e["status"], e["operationId"]) for e in entries] == [
+        ("/openapi.yaml", 200, None), ("/nowhere", 404, None),
+        (url("/dashboard/recently-viewed"), 401, "getRecentlyViewedDashboards")]
+    # No token, no user; the challenge is kept as sent (it holds no secret).
+    assert entries[2]["user"] is None
+    assert entries[2]["response"]["headers"]["WWW-Authenticate"].startswith('Bearer realm="insights"')
+
+
+def test_filters(client):
+    client.get(MOST_VIEWED, headers=ADMIN)
+    client.get(MOST_VIEWED, headers=AUDITOR)  # 403
+    client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers=ADMIN)
+    client.get(url("/0123456789abcdef01234567"), headers=AUDITOR)  # 404
+    client.get(MOST_VIEWED + "?__code=500")
+    assert len(journal(client)) == 5
+    assert [e["status"] for e in journal(client, "?limit=2")] == [500, 404]
+    assert {e["status"] for e in journal(client, "?operationId=getMostViewedDashboards")} == {200, 403, 500}
+    assert [e["status"] for e in journal(client, "?status=4xx")] == [404, 403]
+    assert [e["status"] for e in journal(client, "?status=403")] == [403]
+    assert [e["method"] for e in journal(client, "?method=post")] == ["POST"]
+    assert journal(client, "?since=2999-01-01T00:00:00Z") == []
+    assert len(journal(client, "?since=2000-01-01T00:00:00Z")) == 5
+
+
+@pytest.mark.parametrize("query", ["?limit=0", "?limit=x", "?status=teapot", "?status=6xx", "?since=yesterday",
+                                   "?since=2026-11-25T12:00:00"])
+def test_bad_filters_are_a_400_in_the_error_schema(client, query):
+    response = client.get("/__admin/requests" + query)
+    assert response.status_code == 400
+    component_validator("Error").validate(response.json)
+    assert response.json["details"][0]["location"] == "query"
+
+
+def test_the_ring_is_bounded_and_can_be_cleared(app_factory):
+    client = app_factory(JOURNAL_SIZE=3).test_client()
+    for limit in range(1, 6):
+        client.get(MOST_VIEWED + f"?limit={limit}", headers=ADMIN)
+    assert [e["query"]["limit"] for e in journal(client)] == [["5"], ["4"], ["3"]]
+    cleared = client.delete("/__admin/requests")
+    assert cleared.status_code == 200 and cleared.json["status"] == "cleared"
+    assert journal(client) == []
+
+
+def test_size_zero_turns_it_off(app_factory):
+    client = app_factory(JOURNAL_SIZE=0).test_client()
+    client.get(MOST_VIEWED, headers=ADMIN)
+    body = client.get("/__admin/requests").json
+    assert body["enabled"] is False and body["entries"] == []
+    assert client.get("/__admin/health").json["journal"] == {"size": 0, "shared": False}
+
+
+def test_bodies_are_bounded_with_a_marker(client):
+    client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers={**ADMIN, "Content-Type": "application/json"},
+                data=json.dumps({"padding": "x" * 10_000}))
+    client.get(url(f"/dashboard/{UNKNOWN_UUID}/logs?pageSize=1000"), headers=AUDITOR)
+    client.get("/openapi.yaml")
+    spec, _, view = journal(client)
+    assert view["request"]["bodyTruncated"] is True
+    assert view["request"]["body"].endswith("…[truncated: 10015 bytes in all]")
+    assert len(view["request"]["body"].encode()) < BODY_LIMIT + 100
+    assert spec["response"]["bodyTruncated"] is True and "[truncated:" in spec["response"]["body"]
+
+
+def test_the_journal_endpoints_are_guarded_like_the_others(app_factory):
+    client = app_factory(HOST="0.0.0.0", ADMIN_TOKEN="s3cret-admin").test_client()
+    assert client.get("/__admin/requests").status_code == 401
+    assert client.delete("/__admin/requests").status_code == 401
+    assert client.get("/__admin/requests", headers=bearer("s3cret-admin")).status_code == 200
+    assert app_factory(HOST="0.0.0.0").test_client().get("/__admin/requests").status_code == 404
+
+
+# --- redaction --------------------------------------------------------------------------------------------
+
+def test_no_token_ever_appears_in_the_journal(app_factory):
+    app = app_factory(ADMIN_TOKEN="s3cret-admin-token")
+    client = app.test_client()
+    admin = bearer("s3cret-admin-token")
+    secrets = ALL_TOKENS + ["s3cret-admin-token"]
+    for token in secrets:
+        client.get(MOST_VIEWED, headers=bearer(token))
+        client.get(MOST_VIEWED + f"?access_token={token}&token={token}&q={token}", headers=ADMIN)
+        client.get(url(f"/dashboard/{token}/stats"), headers=ADMIN)  # a token pasted into the path (400)
+        client.get(MOST_VIEWED, headers={**ADMIN, "X-Request-Id": token, "X-Api-Key": token,
+                                         "Cookie": f"session={token}", "X-Debug": f"sent {token} here",
+                                         "Prefer": f"code={token}", "Referer": f"http://app.local/?token={token}"})
+        client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers={**ADMIN, "Content-Type": "application/json"},
+                    data=json.dumps({"token": token, "note": f"Bearer {token}", "nested": {"password": token}}))
+        client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), data=f"access_token={token}&x=1",
+                    headers={**ADMIN, "Content-Type": "application/x-www-form-urlencoded"})
+        client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), data=f"plain text with {token} inside",
+                    headers={**ADMIN, "Content-Type": "text/plain"})
+    client.get(MOST_VIEWED, headers={"Authorization": "Bearer some-unknown-secret-value"})
+    raw = client.get("/__admin/requests?limit=1000", headers=admin).get_data(as_text=True)
+    assert len(json.loads(raw)["entries"]) == 7 * len(secrets) + 1
+    for secret in secrets + ["some-unknown-secret-value"]:
+        assert secret not in raw
+    # Tokens stay distinguishable: each has its own stable fingerprint.
+    fingerprints = {fingerprint(t) for t in secrets}
+    assert len(fingerprints) == len(secrets) and all(f"#{fp}" in raw for fp in fingerprints)
+    assert "access_token=…(redacted #" in raw and "#" + fingerprint("mock-admin-token") + ") #" not in raw
+
+
+def test_the_redactor_keeps_what_is_not_secret():
+    r = Redactor(["mock-admin-token"])
+    challenge = 'Bearer realm="insights", error="invalid_token", error_description="The access token expired"'
+    assert r.header("WWW-Authenticate", challenge) == challenge
+    assert r.text('{"message": "Authentication required - Provide a Bearer token"}') != ""
+    assert r.header("Content-Type", "application/json") == "application/json"
+    assert r.query([("limit", "5"), ("page", "2")]) == {"limit": ["5"], "page": ["2"]}
+    assert r.header("Authorization", "Basic dXNlcjpwYXNz") == f"Basic …(redacted #{fingerprint('dXNlcjpwYXNz')})"
+    assert r.text("id mock-admin-token end") == f"id …(redacted #{fingerprint('mock-admin-token')}) end"
+
+
+def _raw(path: str) -> dict:
+    return dict(t_ns=1, worker=1, method="GET", path=path, query=[], request_headers=[], request_body=b"",
+                request_mimetype=None, status=200, response_headers=[], response_body=b"", response_mimetype=None,
+                duration_ms=1.0, request_id=None, operation_id=None, user=None)
+
+
+def test_entries_in_memory_are_redacted_when_read_with_old_and_new_tokens():
+    # The ring outlives a reload (mock_server.reload); the app then gives it a redactor knowing the tokens
+    # of the old file and of the new one, and every entry kept is redacted with it when read.
+    journal_ = Journal(10, ["old-token"])
+    journal_.record(**_raw("/x/old-token/new-token"))
+    assert journal_.entries()[0]["path"] == f"/x/{redacted('old-token')}/new-token"
+    journal_.redactor = Redactor([*journal_.redactor.secrets, "new-token"])
+    assert journal_.entries()[0]["path"] == f"/x/{redacted('old-token')}/{redacted('new-token')}"
+
+
+def test_file_entries_are_redacted_before_they_are_written(tmp_path):
+    journal_ = Journal(10, ["mock-admin-token"], tmp_path)
+    journal_.record(**{**_raw("/p/mock-admin-token"),
+                       "request_headers": [("Authorization", "Bearer mock-admin-token")]})
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("*.jsonl"))
+    assert b"mock-admin-token" not in on_disk and redacted("mock-admin-token").encode() in on_disk
+
+
+# --- several workers -------------------------------------------------------------------------------------
+
+def test_workers_sharing_a_journal_directory_see_each_others_requests(tmp_path, app_factory):
+    directory = str(tmp_path / "journal")
+    first = app_factory(JOURNAL_DIR=directory, JOURNAL_SIZE=4).test_client()
+    second = app_factory(JOURNAL_DIR=directory, JOURNAL_SIZE=4).test_client()
+    first.get(MOST_VIEWED + "?limit=1", headers=ADMIN)
+    second.get(MOST_VIEWED + "?limit=2", headers=ADMIN)
+    first.get(MOST_VIEWED + "?limit=3", headers=ADMIN)
+    assert [e["query"]["limit"] for e in journal(second)] == [["3"], ["2"], ["1"]]
+    assert second.get("/__admin/health").json["journal"] == {"size": 4, "shared": True}
+    for limit in range(4, 12):  # past the size: each process's file rotates, the merged view stays bounded
+        (first if limit % 2 else second).get(MOST_VIEWED + f"?limit={limit}", headers=ADMIN)
+    assert [e["query"]["limit"][0] for e in journal(first)] == ["11", "10", "9", "8"]
+    assert sum(1 for _ in (tmp_path / "journal").glob("*.jsonl")) <= 4  # current + previous, per process
+    first.delete("/__admin/requests")
+    assert journal(second) == []
+    second.get(MOST_VIEWED + "?limit=12", headers=ADMIN)
+    assert [e["query"]["limit"] for e in journal(first)] == [["12"]]
+
+
+def test_a_half_written_line_is_skipped(tmp_path):
+    journal_ = Journal(10, [], tmp_path)
+    journal_.record(**_raw("/a"))
+    (tmp_path / "999.jsonl").write_bytes(b'{"_t": 2, "pa')
+    assert [e["path"] for e in journal_.entries()] == ["/a"]
