@@ -6,7 +6,8 @@ confirms. No request may leave the mock's origin (the page works offline), and t
 console errors (a CSP violation is one). A screenshot is written to the test's tmp dir and, when
 DOCS_SCREENSHOT_DIR is set, there too (CI keeps it).
 
-Without /usr/bin/chromium the test skips, unless INSIGHTS_MOCK_REQUIRE_BROWSER=1 (CI), where it fails.
+Without /usr/bin/chromium (or INSIGHTS_MOCK_CHROMIUM) the test skips, unless INSIGHTS_MOCK_REQUIRE_BROWSER=1
+(CI), where it fails.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pytest
 
 from mock_helpers import NOW, SMALL, SPEC, TOKENS, operations, start, stop
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium by default; INSIGHTS_MOCK_CHROMIUM names another Chromium or Chrome binary.
+CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1"
 # Without the background-networking flags chromium phones home at start, and a closed network refuses it.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
