@@ -114,7 +114,8 @@ def blueprint() -> Blueprint:
         return response
 
     def spec_for_page() -> Response:
-        origin = request.host_url.rstrip("/")
+        # werkzeug gives no host for a malformed Host header; "/" then resolves against the spec's own URL.
+        origin = request.host_url.rstrip("/") if request.host else "/"
         response = Response(orjson.dumps(page_spec(_state().spec, origin)), mimetype="application/json")
         response.headers["Cache-Control"] = "no-cache"
         return response

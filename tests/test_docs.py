@@ -96,6 +96,17 @@ def test_spec_for_the_page_names_the_origin_it_was_asked_from(client):
     assert client.get("/docs/openapi.json").get_json()["servers"][0]["url"] == "http://localhost"
 
 
+@pytest.mark.parametrize("host", ["a b", 'x"><script>', "localhost:99999999"])
+def test_a_malformed_host_gives_a_relative_server_not_a_broken_url(client, host):
+    document = client.get("/docs/openapi.json", headers={"Host": host}).get_json()
+    assert [server["url"] for server in document["servers"]] == ["/"]
+
+
+def test_an_ipv6_host_keeps_its_brackets(client):
+    document = client.get("/docs/openapi.json", headers={"Host": "[::1]:4010"}).get_json()
+    assert document["servers"][0]["url"] == "http://[::1]:4010"
+
+
 @pytest.mark.parametrize("name", sorted(docs.ASSETS))
 def test_assets_are_served_with_type_caching_and_validators(client, name):
     path = f"/docs/assets/{VERSION}/{name}"

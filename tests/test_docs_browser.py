@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_helpers import NOW, SMALL, SPEC, TOKENS, operations, start, stop
+from mock_helpers import NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
 
 # Debian's chromium by default; INSIGHTS_MOCK_CHROMIUM names another Chromium or Chrome binary.
 CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
@@ -122,7 +122,8 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
     page.locator(".scheme-container button.authorize").click()
     page.locator("#auth-bearer-value").fill(TOKEN)
     page.locator(".auth-btn-wrapper button.authorize").click()
-    expect(page.locator(".auth-container h6")).to_have_text("Authorized")  # Swagger UI's authorized state
+    # Swagger UI's authorized state (a generous timeout: CI machines are shared).
+    expect(page.locator(".auth-container h6")).to_have_text("Authorized", timeout=20_000)
     page.locator(".auth-btn-wrapper button.btn-done").click()
 
     _execute(page, OPERATION)
@@ -152,6 +153,7 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
 
     assert not foreign, f"requests left the mock's origin {base}: {foreign}"
     assert any(url.startswith(base + "/docs/assets/") for url in requested)
+    assert any(url.startswith(f"{base}{PREFIX}/dashboard/most-viewed") for url in requested)  # Execute's call
     assert not problems, f"the page logged errors: {problems}"
 
     out, err = stop(served["process"])
