@@ -28,6 +28,7 @@ REQUIRED = os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "mock-poweruser-token"
+OTHER_TOKEN = "mock-auditor-token"
 OPERATION = "getMostViewedDashboards"
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -149,14 +150,24 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
     _execute(page, OPERATION)
     block = page.locator(".opblock").filter(has=page.locator(".opblock-summary-operation-id", has_text=OPERATION))
     assert block.locator(".live-responses-table tr.response td.response-col_status").first.inner_text().strip() == "200"
+
+    # The panel's Use button switches the token: the auditor may not read dashboard views, as its row says.
+    assert "403 on the others" in page.locator("#mock-tokens tr", has_text=OTHER_TOKEN).inner_text()
+    page.locator(f'button[data-token="{OTHER_TOKEN}"]').click()
+    block.locator("button.execute").click()
+    expect(block.locator(".live-responses-table tr.response td.response-col_status").first).to_have_text(
+        "403", timeout=20_000)
     page.close()
 
     assert not foreign, f"requests left the mock's origin {base}: {foreign}"
     assert any(url.startswith(base + "/docs/assets/") for url in requested)
     assert any(url.startswith(f"{base}{PREFIX}/dashboard/most-viewed") for url in requested)  # Execute's call
-    assert not problems, f"the page logged errors: {problems}"
+    # The one expected: chromium logs the deliberate 403 as a failed resource load.
+    unexpected = [p for p in problems if "the server responded with a status of 403" not in p]
+    assert not unexpected and len(problems) <= 1, f"the page logged errors: {problems}"
 
     out, err = stop(served["process"])
     calls = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     executed = [c for c in calls if c.get("operationId") == OPERATION]
-    assert [(c["status"], c["userId"]) for c in executed] == [(200, _user_id(TOKEN))] * 2, err[-3000:]
+    assert [(c["status"], c["userId"]) for c in executed] == [
+        (200, _user_id(TOKEN)), (200, _user_id(TOKEN)), (403, _user_id(OTHER_TOKEN))], err[-3000:]
