@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 
@@ -96,7 +97,10 @@ def swagger_ui_dist() -> Path:
 
 
 def swagger_ui_version() -> str:
-    return (swagger_ui_dist() / "VERSION").read_text(encoding="ascii").strip().lstrip("v")
+    marker = swagger_ui_dist() / "VERSION"
+    if marker.exists():
+        return marker.read_text(encoding="ascii").strip().lstrip("v")
+    return metadata.version("flask-swagger-ui")  # released in step with the Swagger UI it bundles
 
 
 def blueprint() -> Blueprint:
