@@ -49,6 +49,11 @@ def main(argv: list[str]) -> int:
         args = [str(BIN / "insights-mock"), "serve", *rest]
     else:
         args = [str(BIN / "tox"), *rest]
+        browser = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
+        if not Path(browser).exists() and os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") != "1":
+            print(f"note: {browser} is missing, so the /docs browser test will skip "
+                  "(apt-get install chromium, or set INSIGHTS_MOCK_CHROMIUM to a Chromium/Chrome binary)",
+                  file=sys.stderr, flush=True)
     os.chdir(ROOT)
     try:
         return subprocess.call(args)

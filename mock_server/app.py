@@ -119,8 +119,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     register_error_handlers(app)
     endpoints = register_api(app, spec)
     from .admin import blueprint as admin_blueprint
+    from .docs import blueprint as docs_blueprint
 
     app.register_blueprint(admin_blueprint())
+    app.register_blueprint(docs_blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
 
     store = carry.store if carry is not None else open_store(config["DB"])
