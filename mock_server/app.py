@@ -37,6 +37,7 @@ from .config import ConfigError, load_config
 from .datagen import Sizes, generate
 from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
 from .faults import Faults, parse_latency
+from .http_guard import HostGuard
 from .spec import Operation, Spec, load_spec
 from .store import open_store
 from .store.base import Dataset, Store
@@ -96,6 +97,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config = load_config(test_config)
     app = Flask("mock_server")
     app.config.update(config)
+    app.wsgi_app = HostGuard(app.wsgi_app)  # RFC 9112's Host rules, before Flask (http_guard.py)
 
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
