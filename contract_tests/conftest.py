@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
-from contract_tests import checks, loader, reporting, settings as suite_settings  # noqa: F401 - checks registers itself
+from contract_tests import checks, loader, reporting, settings as suite_settings, spec
 from contract_tests.reporting import RunReport
 from contract_tests.client import ApiClient, discover
 from contract_tests.target import ServedMock, Target, mock_mapping_ids
@@ -17,7 +18,8 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "meta: runs the suite itself in a subprocess against broken variants of the mock")
+    config.addinivalue_line("markers", "meta: runs the suite itself in a subprocess (broken variants of the mock, "
+                                       "broken targets); the child runs exclude them")
     try:
         active = suite_settings.from_pytest_config(config)
     except suite_settings.UsageError as exc:
@@ -47,9 +49,10 @@ def target(settings):
     served = None
     if settings.base_url:
         tgt = Target(settings, base_url=settings.base_url)
-        problem = tgt.unreachable()
+        problem = unusable(tgt, settings.request_timeout)
         if problem:
-            pytest.exit(f"contract target {settings.base_url} cannot be reached: {problem}", returncode=2)
+            tgt.close()
+            pytest.exit(f"contract target {settings.base_url} cannot be used: {problem}", returncode=2)
     elif settings.serve_mock:
         served = ServedMock(seed=settings.mock_seed).start()
         tgt = Target(settings, base_url=served.base_url)
@@ -88,6 +91,34 @@ def fresh_state(target):
     """Server state regenerated from the seed before the test (exclusive targets); nothing on a shared one."""
     target.reset()
     return target
+
+
+def unusable(tgt: Target, timeout: float) -> str | None:
+    """Why a live target is not an API the suite can test, in one line, or None. One unauthenticated request
+    to an operation without path parameters: any JSON answer below 500 will do (a 401 is the expected one).
+    Failing here, once, beats the same connection traceback or HTML page in every test."""
+    probe = next(op for op in spec.operations() if not op.path_params)
+    where = f"{probe.method} {probe.path}"
+    try:
+        answer = tgt.raw(probe.method, probe.path)
+    except requests.Timeout:
+        return f"no answer to {where} within {timeout:g} s (timed out; --request-timeout sets the limit)"
+    except requests.ConnectionError as exc:
+        text = str(exc)
+        if "refused" in text.lower():
+            return f"connection refused: nothing listens there ({where})"
+        return f"cannot connect for {where}: {type(exc).__name__}: {text[:300]}"
+    except requests.RequestException as exc:
+        return f"{where} failed: {type(exc).__name__}: {str(exc)[:300]}"
+    content_type = checks.header(answer, "content-type") or "no content type"
+    start = (answer.content or b"")[:120]
+    if answer.status_code >= 500:
+        return (f"{where} answered {answer.status_code} ({content_type}) before any test ran: the server is failing "
+                f"(body starts {start!r})")
+    if not content_type.lower().startswith("application/json") or checks.body(answer) is None:
+        return (f"{where} answered {answer.status_code} with {content_type}, not JSON: this is not the API "
+                f"(a proxy, a login page or a wrong --base-url? body starts {start!r})")
+    return None
 
 
 def require_principal(settings, kind: str):
