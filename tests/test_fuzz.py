@@ -205,3 +205,38 @@ def test_every_fuzzed_request_gets_a_documented_json_answer(case, cases_of_this_
         case.validate_response(response, excluded_checks=[positive_data_acceptance])
     else:
         case.validate_response(response)
+
+
+# --- the judge itself: it fails on crafted bad answers (no check here can pass vacuously) ----------------------
+
+def _answer(status: int, content: bytes, content_type: str = "application/json", method: str = "GET"):
+    import requests
+    from schemathesis import Response
+
+    operation = schema["/api/v2/insights/kpis/audit-logs/dashboard/most-viewed"]["GET"]
+    case = operation.Case(method=method, query={})
+    request = requests.Request(method, "http://localhost/x").prepare()
+    return case, Response(status, {"content-type": [content_type]}, content, request, 0.0, True)
+
+
+GOOD_400 = b'{"status": 400, "error": "bad_request", "message": "Bad Request - limit"}'
+
+
+@pytest.mark.parametrize("status, content, content_type, expected", [
+    (500, b"<html>Internal Server Error</html>", "text/html", "nobody asked"),
+    (500, b'{"status": 500, "error": "internal_error", "message": "x"}', "application/json", "nobody asked"),
+    (418, b'{"status": 418, "error": "teapot", "message": "x"}', "application/json", "not documented"),
+    (400, b'{"detail": "bad"}', "application/json", "not the Error schema"),
+    (400, b'{"status": 401, "error": "bad_request", "message": "x"}', "application/json", "body status"),
+    (400, GOOD_400[:-1] + b', "details": [{"message": "Traceback (most recent call last)"}]}', "application/json",
+     "traceback"),
+    (400, GOOD_400[:-1] + b', "details": [{"message": "mock-admin-token"}]}', "application/json", "token"),
+    (400, GOOD_400, "text/plain", "content type"),
+])
+def test_the_judge_flags_bad_answers(status, content, content_type, expected):
+    case, response = _answer(status, content, content_type)
+    assert any(expected in problem for problem in answer_problems(case, response))
+
+
+def test_the_judge_accepts_a_documented_error():
+    assert answer_problems(*_answer(400, GOOD_400)) == []
