@@ -28,6 +28,21 @@ def pytest_configure(config):
     config.stash[_REPORT_KEY] = RunReport(active)
 
 
+def pytest_sessionstart(session):
+    """A live target is probed once, before collection: a refused, silent, failing or non-API target ends the
+    run at once (exit status 2) with one line naming the problem, instead of a traceback in every test."""
+    active = loader.active()
+    if not active.base_url or session.config.option.collectonly:
+        return
+    probe = Target(active, base_url=active.base_url)
+    try:
+        problem = unusable(probe, active.request_timeout)
+    finally:
+        probe.close()
+    if problem:
+        pytest.exit(f"contract target {active.base_url} cannot be used: {problem}", returncode=2)
+
+
 def pytest_report_header(config):
     active = loader.active()
     mode = "deep" if active.deep else "quick"
@@ -48,11 +63,7 @@ def target(settings):
     """The system under test. In-process, it is the app the schemas were loaded with (loader.in_process_app)."""
     served = None
     if settings.base_url:
-        tgt = Target(settings, base_url=settings.base_url)
-        problem = unusable(tgt, settings.request_timeout)
-        if problem:
-            tgt.close()
-            pytest.exit(f"contract target {settings.base_url} cannot be used: {problem}", returncode=2)
+        tgt = Target(settings, base_url=settings.base_url)  # already probed at session start
     elif settings.serve_mock:
         served = ServedMock(seed=settings.mock_seed).start()
         tgt = Target(settings, base_url=served.base_url)
