@@ -6,10 +6,11 @@ values leave the route), `application/json`, an `Error` body for every 4xx/5xx, 
 asks for one), no traceback and no token in the body; and schemathesis' own checks (response schema, status
 code conformance, negative data rejected, ignored auth, ...) must pass on each response.
 
-The CI run is short (FUZZ_EXAMPLES per operation and mode in the fuzzing phase; the coverage phase always
-generates every case the schema defines). The long run is `python scripts/fuzz.py --examples 5000`, which
-runs this module with a larger count and prints the cases actually run, per operation, phase and mode. The
-counts are collected here, per response, not estimated.
+The CI run is short (FUZZ_EXAMPLES per operation in the fuzzing phase, valid and invalid data together; the
+coverage phase always generates every case the schema defines). The long run is `python scripts/fuzz.py
+--examples 5000`, which runs this module with a larger count and prints the cases actually run, per operation,
+phase and mode; `--served` sends them over HTTP to `insights-mock serve` (werkzeug, or gunicorn with
+`--workers N`) instead. The counts are collected here, per response, not estimated.
 """
 
 from __future__ import annotations
@@ -42,10 +43,15 @@ FORCING_QUERY, FORCING_HEADER = "__code", "prefer"
 TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
 SECRETS = tuple(entry["token"].encode() for entry in TOKENS)
 
-APP = create_app({"TESTING": True, "PROPAGATE_EXCEPTIONS": False, "NOW": NOW, **SMALL, "SEED": 42,
-                  "DB": None, "LATENCY": None, "ERROR_RATE": 0.0,
-                  # Every response is checked against the spec by the app too; a mismatch becomes a 500 here.
-                  "VALIDATE_RESPONSES": True})
+# With FUZZ_BASE_URL (scripts/fuzz.py --served) the same cases go over HTTP to a served mock instead.
+BASE_URL = os.environ.get("FUZZ_BASE_URL") or None
+APP = None if BASE_URL else create_app({
+    "TESTING": True, "PROPAGATE_EXCEPTIONS": False, "NOW": NOW, **SMALL, "SEED": 42, "DB": None, "LATENCY": None,
+    "ERROR_RATE": 0.0,
+    # Every response is checked against the spec by the app too; a mismatch becomes a 500 here.
+    "VALIDATE_RESPONSES": True})
+BEHIND_GUNICORN = bool(BASE_URL) and os.environ.get("FUZZ_SERVER") == "gunicorn"
+CALL = {"base_url": BASE_URL, "timeout": 30} if BASE_URL else {}
 
 schema = schemathesis.openapi.from_path(SPEC_PATH, config=schemathesis.Config(seed=SEED))
 schema.app = APP
@@ -135,12 +141,21 @@ def breaks_the_from_to_rule(case) -> bool:
     return start is not None and end is not None and start > end
 
 
+def gunicorn_refusal(response) -> bool:
+    """gunicorn's own HTML refusal of a request line or header over its limits (414/431), before the app runs.
+    Only over HTTP: the in-process run never sees one."""
+    content_type = (response.headers.get("content-type") or [""])[0]
+    # gunicorn's error pages carry no Server header: scripts/fuzz.py says which server it started.
+    return BEHIND_GUNICORN and response.status_code in (400, 414, 431) and content_type.startswith("text/html")
+
+
 class Tally:
     """Cases run, by operation, phase and generation mode, and their statuses."""
 
     def __init__(self) -> None:
         self.cases: Counter[tuple[str, str, str]] = Counter()
         self.statuses: Counter[tuple[str, int]] = Counter()
+        self.gunicorn_refusals: Counter[int] = Counter()  # status -> HTML refusals by gunicorn itself
 
     def record(self, case, status: int) -> None:
         meta = case.meta
@@ -162,7 +177,8 @@ class Tally:
             operations.setdefault(op, {"cases": {}, "statuses": {}})["cases"][f"{phase}/{mode}"] = n
         for (op, status), n in sorted(self.statuses.items()):
             operations.setdefault(op, {"cases": {}, "statuses": {}})["statuses"][str(status)] = n
-        return {"seed": SEED, "examples": EXAMPLES, "total": sum(self.cases.values()), "operations": operations}
+        return {"seed": SEED, "examples": EXAMPLES, "total": sum(self.cases.values()), "operations": operations,
+                "gunicorn_refusals": {str(k): v for k, v in sorted(self.gunicorn_refusals.items())}}
 
 
 TALLY = Tally()
@@ -192,8 +208,11 @@ def cases_of_this_operation(request):
 @hypothesis_settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                            HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_every_fuzzed_request_gets_a_documented_json_answer(case, cases_of_this_operation):
-    response = case.call()
+    response = case.call(**CALL)
     TALLY.record(case, response.status_code)
+    if gunicorn_refusal(response):
+        TALLY.gunicorn_refusals[response.status_code] += 1
+        return  # known and kept visible: a strict xfail in test_hostile_http.py, counted in the report
     if not cases_of_this_operation:
         cases_of_this_operation.append(case)
     problems = answer_problems(case, response)
@@ -202,9 +221,9 @@ def test_every_fuzzed_request_gets_a_documented_json_answer(case, cases_of_this_
     if breaks_the_from_to_rule(case):
         # Schema-valid but refused by the rule the spec states in prose ("from must not be after to"): a 400,
         # as answer_problems accepted above, not a rejection of valid data.
-        case.validate_response(response, excluded_checks=[positive_data_acceptance])
+        case.validate_response(response, excluded_checks=[positive_data_acceptance], transport_kwargs=CALL)
     else:
-        case.validate_response(response)
+        case.validate_response(response, transport_kwargs=CALL)
 
 
 # --- the judge itself: it fails on crafted bad answers (no check here can pass vacuously) ----------------------
