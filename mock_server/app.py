@@ -37,6 +37,7 @@ from .config import explicit_keys, load_config
 from .datagen import Sizes
 from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
 from .faults import Faults
+from .http_guard import HostGuard
 from .journal import RAW_BODY_CAP, Journal, Redactor
 from .scenarios import ScenarioRuntime
 from .spec import Operation, Spec, load_spec
@@ -104,6 +105,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     config = load_config(test_config)
     app = Flask("mock_server")
     app.config.update(config)
+    app.wsgi_app = HostGuard(app.wsgi_app)  # RFC 9112's Host rules, before Flask (http_guard.py)
 
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
