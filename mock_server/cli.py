@@ -175,6 +175,7 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     lines = [
         f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "
         f"seed {config['SEED']}, data {'in ' + config['DB'] if config['DB'] else 'in memory'})",
+        f"  docs:   {url}/docs   (browse and try every operation; the tokens are explained there)",
         f"  scenario: {config['SCENARIO']}   switch: POST {url}/__admin/scenario {{\"name\": \"empty\"}}"
         f"{'   reload: on' if config['RELOAD'] else ''}",
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",

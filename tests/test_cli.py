@@ -68,6 +68,7 @@ def test_the_banner_lists_every_token_and_what_it_may_do(served, capsys):
     assert "recordDashboardView" not in lines["mock-user-readonly-token"]
     assert "getAuditLog" in lines["mock-auditor-token"] and "getDashboardStats" not in lines["mock-auditor-token"]
     assert "/openapi.yaml" in out and "/__admin/health" in out
+    assert "http://127.0.0.1:4010/docs" in out
 
 
 def test_workers_without_a_db_get_a_temporary_file_removed_at_exit(served, capsys):
