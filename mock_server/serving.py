@@ -7,12 +7,14 @@ is its bare name. Request logging is ours (access_log), so both servers' own acc
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import orjson
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from .app import create_app
+from .config import ConfigError
 from .errors import error_body, snake_code
 
 
@@ -63,6 +65,10 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "workers": workers,
         "worker_class": "gthread",
         "threads": 4,  # a Prefer delay must not stall every other request of a worker
+        # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections over
+        # them. With one shared socket, the worker that wakes first accepts a whole burst and keeps those
+        # connections alive: 32 connections on one of two workers served a third of what 16 + 16 did.
+        "reuse_port": True,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
@@ -74,6 +80,21 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
+def claim_port(host: str, port: int) -> int:
+    """Check, before the workers bind with SO_REUSEPORT, that nothing listens on the port (SO_REUSEPORT would
+    otherwise let a second server share it, each answering part of the requests); port 0 becomes a free
+    port, which every worker must then bind, not one each."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no conflict
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {bind_address(host, port)}: {exc.strerror}") from None
+        return probe.getsockname()[1]
+
+
 def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
     """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
     The data is loaded once before that, in this process, so workers start on a ready database."""
@@ -83,7 +104,7 @@ def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) 
     primer.extensions["insights_mock"].store.close()
     del primer
 
-    options = dict(gunicorn_options(host, port, workers), proc_name="insights-mock")
+    options = dict(gunicorn_options(host, claim_port(host, port), workers), proc_name="insights-mock")
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,13 +10,33 @@ import pytest
 import requests
 
 from mock_helpers import ADMIN, WRITERS, bearer, start, stop, url
-from mock_server.serving import _Handler, bind_address
+from mock_server.config import ConfigError
+from mock_server.serving import _Handler, bind_address, claim_port, gunicorn_options
 
 
 @pytest.mark.parametrize("host, expected", [("127.0.0.1", "127.0.0.1:80"), ("::1", "[::1]:80"),
                                             ("[::1]", "[::1]:80"), ("localhost", "localhost:80")])
 def test_bind_address(host, expected):
     assert bind_address(host, 80) == expected
+
+
+def test_gunicorn_workers_each_listen_with_so_reuseport():
+    assert gunicorn_options("127.0.0.1", 8000, 2)["reuse_port"] is True
+
+
+def test_claim_port_refuses_a_port_another_server_listens_on():
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # even one that would share it
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1:"):
+            claim_port("127.0.0.1", other.getsockname()[1])
+
+
+def test_claim_port_turns_port_0_into_one_free_port():
+    port = claim_port("127.0.0.1", 0)
+    assert port > 0
+    assert claim_port("127.0.0.1", port) == port  # free again: the probe was closed
 
 
 def test_werkzeug_handler_hides_versions():

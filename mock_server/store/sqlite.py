@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -213,6 +214,12 @@ def _ceil_ms(at: datetime) -> int:
 
 def _target_key(target_type: str, target_id: str) -> str:
     return target_id.lower() if target_type in _UUID_TYPES else target_id
+
+
+@lru_cache(maxsize=16)
+def _day_texts(first_day: int, last_day: int) -> tuple[str, ...]:
+    """The ISO dates of a stats window; the same window serves a whole day of requests."""
+    return tuple(day_date(d).isoformat() for d in range(first_day, last_day + 1))
 
 
 def _summary(row: tuple) -> dict:
@@ -508,8 +515,8 @@ class SQLiteStore:
         with self._read() as conn:
             totals = conn.execute(SQL_STATS_TOTALS, (dashboard_id,)).fetchone()
             per_day = dict(conn.execute(SQL_STATS_DAYS, (dashboard_id, first_day, last_day)).fetchall())
-        daily = [{"date": day_date(d).isoformat(), "views": per_day.get(d, 0)}
-                 for d in range(first_day, last_day + 1)]
+        daily = [{"date": text, "views": per_day.get(d, 0)}
+                 for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day, last_day))]
         views_30 = sum(item["views"] for item in daily)
         views_7 = sum(item["views"] for item in daily[-7:])
         view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
