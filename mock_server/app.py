@@ -33,7 +33,7 @@ from . import access_log, ids
 from .api import json_response, register_api
 from .auth import TokenRegistry, authorize, forced_challenge
 from .config import ConfigError, load_config
-from .datagen import Sizes, generate
+from .datagen import Sizes, generate, stream
 from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
 from .faults import Faults, parse_latency
 from .spec import Operation, Spec, load_spec
@@ -81,13 +81,19 @@ class MockState:
     _reset_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def make_dataset(self) -> Dataset:
+        """The data of the seed and anchor, in lists."""
         return generate(seed=self.config["SEED"], anchor=self.anchor, users=self.tokens.users,
                         account=self.tokens.account, sizes=self.sizes)
+
+    def stream_dataset(self) -> Dataset:
+        """The same data with views and audit entries made as the store loads them (flat memory)."""
+        return stream(seed=self.config["SEED"], anchor=self.anchor, users=self.tokens.users,
+                      account=self.tokens.account, sizes=self.sizes)
 
     def reset(self) -> None:
         """Regenerate the data from the seed and anchor; restart the fault RNG."""
         with self._reset_lock:
-            self.store.load(self.make_dataset())
+            self.store.load(self.stream_dataset())
             self.faults.reset()
 
 
@@ -122,7 +128,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response_validator=ResponseValidator(spec) if config["VALIDATE_RESPONSES"] else None,
     )
     app.extensions[EXTENSION] = state
-    store.ensure_loaded(state.make_dataset)
+    store.ensure_loaded(state.stream_dataset)
 
     # Registered before CORS: Flask runs after_request functions in reverse, so ours sees CORS's headers.
     app.before_request(_before_request)

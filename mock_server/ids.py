@@ -72,10 +72,15 @@ def object_id(at: datetime | None = None, rng: random.Random | None = None) -> s
 
 def object_id_ms(ms: int, rng: random.Random) -> str:
     """`object_id` for an instant in epoch milliseconds: the data generator's fast path (no datetime)."""
+    return object_id_ms_tail(ms, rng.getrandbits(64))
+
+
+def object_id_ms_tail(ms: int, tail: int) -> str:
+    """The ObjectId of an instant in epoch milliseconds with the given 64-bit tail (drawn beforehand)."""
     seconds = ms // 1000
     if not 0 <= seconds <= _MAX_SECONDS:
         raise ValueError(f"an ObjectId holds seconds from 1970 to 2106, not {ms} ms")
-    return f"{seconds << 64 | rng.getrandbits(64):024x}"
+    return f"{seconds << 64 | tail:024x}"
 
 
 def request_id() -> str:

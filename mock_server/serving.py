@@ -7,6 +7,7 @@ is its bare name. Request logging is ours (access_log), so both servers' own acc
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import socket
 from typing import Any
 
@@ -15,6 +16,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from .app import create_app
 from .config import ConfigError
+from .store import StoreError
 from .errors import error_body, snake_code
 
 
@@ -97,13 +99,11 @@ def claim_port(host: str, port: int) -> int:
 
 def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
     """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
-    The data is loaded once before that, in this process, so workers start on a ready database."""
+    The data is loaded once before that, in a child process (prime_database), so workers start on a ready
+    database and fork from a master that never held the dataset."""
     from gunicorn.app.base import BaseApplication
 
-    primer = create_app(overrides)  # also fails fast, before forking, on a bad configuration
-    primer.extensions["insights_mock"].store.close()
-    del primer
-
+    prime_database(overrides)  # also fails fast, before forking workers, on a bad configuration
     options = dict(gunicorn_options(host, claim_port(host, port), workers), proc_name="insights-mock")
 
     class MockApplication(BaseApplication):
@@ -116,3 +116,39 @@ def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) 
             return create_app(overrides)
 
     MockApplication().run()
+
+
+def prime_database(overrides: dict[str, Any]) -> None:
+    """Build the app once in a forked child: it creates and loads the --db file and checks the settings.
+    Generating a large dataset takes memory the allocator does not always give back; in a child it goes
+    back with the child, instead of staying in the master and, through fork, in every worker.
+    ConfigError and StoreError of the child are raised here, with their message."""
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_prime_in_child, args=(overrides, sender), name="insights-mock-loader")
+    child.start()
+    sender.close()
+    try:
+        failure = receiver.recv()
+    except EOFError:
+        failure = ("RuntimeError", "the process loading the data ended without a word")
+    finally:
+        receiver.close()
+        child.join()
+    if failure is not None:
+        kind, message = failure
+        raise {"ConfigError": ConfigError, "StoreError": StoreError}.get(kind, RuntimeError)(message)
+
+
+def _prime_in_child(overrides: dict[str, Any], sender) -> None:
+    try:
+        app = create_app(overrides)
+        app.extensions["insights_mock"].store.close()
+    except (ConfigError, StoreError) as exc:
+        sender.send((type(exc).__name__, str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        sender.send(("RuntimeError", f"loading the data failed: {type(exc).__name__}: {exc}"))
+    else:
+        sender.send(None)
+    finally:
+        sender.close()

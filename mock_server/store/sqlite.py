@@ -32,6 +32,11 @@ from functools import lru_cache
 
 import orjson
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers wait in SQLite's busy handler instead
+    fcntl = None
+
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
@@ -110,11 +115,11 @@ WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND u.id = d.owner
 ORDER BY r.last_ms DESC, r.dashboard_id
 LIMIT ?"""
 
-SQL_STATS_TOTALS = """
-SELECT view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?"""
-
-SQL_STATS_DAYS = """
-SELECT day, views FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
+# Both in one statement, so one snapshot without BEGIN/COMMIT: the totals row first (kind 0), then the days.
+SQL_STATS = """
+SELECT 0, view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?
+UNION ALL
+SELECT 1, day, views, NULL, NULL FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
 
 SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
 
@@ -307,6 +312,44 @@ class _Pool:
             self._idle, self._owned = [], []
 
 
+class _WriterTurns:
+    """Hot writers of one database file take turns before BEGIN IMMEDIATE: the threads of a process on a
+    lock, the processes on flock() of the database file. Both wake a waiter the moment the writer before
+    it is done, where SQLite's busy handler would have it sleep and retry in steps of milliseconds (which
+    made view POSTs wait for each other, not for work). Anything else writing the file, loads and other
+    programs included, still meets SQLite's own locking and busy timeout.
+
+    flock() and SQLite's POSIX record locks are independent on Linux and macOS; the descriptor is never
+    closed while the store is open, because closing any descriptor of the file would drop this process's
+    POSIX locks on it. A forked child opens its own (an inherited one would share the parent's lock)."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+        self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._threads:
+            if self._pid != os.getpid():
+                if self._fd is not None:
+                    self._inherited.append(self._fd)
+                self._fd, self._pid = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+
 class SQLiteStore:
     """The Store of mock_server.store.base on SQLite. Build it with open_store()."""
 
@@ -318,11 +361,14 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._load_wait_s = load_wait_s
-        if db_path is None:
+        self._turns: _WriterTurns | None = None
+        if db_path is None:  # one connection behind a lock: writers already take turns
             self._conns: _SingleConnection | _Pool = _SingleConnection(lambda: self._connect(":memory:"))
         else:
             self._conns = _Pool(lambda: self._connect(db_path))
         self._init_schema()
+        if db_path is not None and fcntl is not None:
+            self._turns = _WriterTurns(db_path)  # the file exists now
 
     # -- connections and transactions ------------------------------------------------------------------
 
@@ -360,6 +406,16 @@ class SQLiteStore:
                 conn.close()
             raise StoreError(f"{target} cannot be used as an insights-mock database: {exc}") from exc
         return conn
+
+    @contextmanager
+    def _hot_write(self) -> Iterator[sqlite3.Connection]:
+        """_write for the API's writes, after this store's writers took turns (see _WriterTurns)."""
+        if self._turns is None:
+            with self._write() as conn:
+                yield conn
+            return
+        with self._turns.turn(), self._write() as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -499,12 +555,12 @@ class SQLiteStore:
     # -- reads -----------------------------------------------------------------------------------------
 
     def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             rows = conn.execute(SQL_RECENTLY_VIEWED, (user_id.lower(), limit)).fetchall()
         return [_summary(row) for row in rows]
 
     def most_viewed(self, limit: int) -> list[dict]:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             rows = conn.execute(SQL_MOST_VIEWED, (limit,)).fetchall()
         return [_summary(row) for row in rows]
 
@@ -512,9 +568,10 @@ class SQLiteStore:
         dashboard_id = dashboard_id.lower()
         last_day = day_number(today)
         first_day = last_day - 29
-        with self._read() as conn:
-            totals = conn.execute(SQL_STATS_TOTALS, (dashboard_id,)).fetchone()
-            per_day = dict(conn.execute(SQL_STATS_DAYS, (dashboard_id, first_day, last_day)).fetchall())
+        with self._conns.connection() as conn:
+            rows = conn.execute(SQL_STATS, (dashboard_id, dashboard_id, first_day, last_day)).fetchall()
+        totals = next((row[1:] for row in rows if row[0] == 0), None)
+        per_day = {row[1]: row[2] for row in rows if row[0] == 1}
         daily = [{"date": text, "views": per_day.get(d, 0)}
                  for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day, last_day))]
         views_30 = sum(item["views"] for item in daily)
@@ -545,7 +602,7 @@ class SQLiteStore:
         return Page(items=[orjson.loads(doc) for (doc,) in docs], total=total)
 
     def audit_log(self, audit_log_id: str) -> dict | None:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
         return orjson.loads(row[0]) if row else None
 
@@ -560,7 +617,7 @@ class SQLiteStore:
         view_id = object_id(at)
         audit_id = object_id(at)
         stamp = iso_ms(ms)
-        with self._write() as conn:
+        with self._hot_write() as conn:
             account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
             if account_row is None:
                 raise StoreError("record_view before any dataset was loaded")
@@ -592,6 +649,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._conns.close()
+        if self._turns is not None:
+            self._turns.close()
 
 
 def _audit_row(entry: dict) -> tuple:
