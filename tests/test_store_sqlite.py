@@ -456,6 +456,24 @@ def _process_worker(store, dashboard_id: str, users: list[dict], calls: int, que
     queue.put((counts, errors))
 
 
+def test_views_written_in_one_group_get_their_own_counts_and_one_failure_stays_its_own(tmp_path, dataset):
+    s = open_store(str(tmp_path / "group.db"))
+    s.load(dataset)
+    try:
+        def pending(dashboard_id):
+            return sqlite_store._PendingView(dashboard_id, DANA["id"], DANA["email"], to_ms(ANCHOR),
+                                             sqlite_store.object_id(ANCHOR), sqlite_store.object_id(ANCHOR))
+        batch = [pending(UNKNOWN), pending(None), pending(UNKNOWN)]  # None breaks a NOT NULL column
+        s._write_views(batch)
+        assert [v.finished for v in batch] == [True, True, True]
+        assert [batch[0].outcome()["viewCount"], batch[2].outcome()["viewCount"]] == [1, 2]
+        with pytest.raises(sqlite3.IntegrityError):
+            batch[1].outcome()
+        assert s.dashboard_stats(UNKNOWN, TODAY)["totalViews"] == 2
+    finally:
+        s.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
 def test_processes_and_threads_never_lose_or_repeat_a_count(tmp_path, dataset):
     s = open_store(str(tmp_path / "busy.db"))

@@ -312,12 +312,42 @@ class _Pool:
             self._idle, self._owned = [], []
 
 
+class _PendingView:
+    """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
+
+    __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error",
+                 "finished")
+
+    def __init__(self, dashboard_id: str, user_id: str, user_email: str, ms: int, view_id: str, audit_id: str):
+        self.dashboard_id, self.user_id, self.user_email, self.ms = dashboard_id, user_id, user_email, ms
+        self.view_id, self.audit_id = view_id, audit_id
+        self.result: dict | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+    def done(self, result: dict) -> None:
+        self.result, self.finished = result, True
+
+    def failed(self, error: BaseException) -> None:
+        self.error, self.finished = error, True
+
+    def outcome(self) -> dict:
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise StoreError("the write of this view was interrupted")
+        return self.result
+
+
 class _WriterTurns:
-    """Hot writers of one database file take turns before BEGIN IMMEDIATE: the threads of a process on a
-    lock, the processes on flock() of the database file. Both wake a waiter the moment the writer before
-    it is done, where SQLite's busy handler would have it sleep and retry in steps of milliseconds (which
-    made view POSTs wait for each other, not for work). Anything else writing the file, loads and other
-    programs included, still meets SQLite's own locking and busy timeout.
+    """The view writes of one database file take turns, and share them.
+
+    Turns: the threads of a process on a lock, the processes on flock() of the database file. Both wake
+    a waiter the moment the writer before it is done, where SQLite's busy handler would have it sleep and
+    retry in steps of milliseconds. Anything else writing the file (loads, other programs) still meets
+    SQLite's own locking and busy timeout.
+    Sharing (group commit): a thread that gets the turn writes every view its process's threads queued
+    meanwhile in one transaction; those threads then find their view written and return.
 
     flock() and SQLite's POSIX record locks are independent on Linux and macOS; the descriptor is never
     closed while the store is open, because closing any descriptor of the file would drop this process's
@@ -326,22 +356,39 @@ class _WriterTurns:
     def __init__(self, path: str):
         self._path = path
         self._threads = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_PendingView] = []
         self._fd: int | None = None
         self._pid = 0
         self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
+    def write_in_group(self, view: _PendingView, write: Callable[[list[_PendingView]], None]) -> dict:
+        with self._queue_lock:
+            self._queue.append(view)
         with self._threads:
-            if self._pid != os.getpid():
-                if self._fd is not None:
-                    self._inherited.append(self._fd)
-                self._fd, self._pid = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if not view.finished:  # nobody took it along yet: this thread writes the queue
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with self._flock():
+                        write(batch)
+                finally:
+                    for queued in batch:
+                        if not queued.finished:
+                            queued.failed(StoreError("the write of this view was interrupted"))
+        return view.outcome()
+
+    @contextmanager
+    def _flock(self) -> Iterator[None]:
+        if self._pid != os.getpid():
+            if self._fd is not None:
+                self._inherited.append(self._fd)
+            self._fd, self._pid = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._threads:
@@ -406,16 +453,6 @@ class SQLiteStore:
                 conn.close()
             raise StoreError(f"{target} cannot be used as an insights-mock database: {exc}") from exc
         return conn
-
-    @contextmanager
-    def _hot_write(self) -> Iterator[sqlite3.Connection]:
-        """_write for the API's writes, after this store's writers took turns (see _WriterTurns)."""
-        if self._turns is None:
-            with self._write() as conn:
-                yield conn
-            return
-        with self._turns.turn(), self._write() as conn:
-            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -609,42 +646,60 @@ class SQLiteStore:
     # -- writes ----------------------------------------------------------------------------------------
 
     def record_view(self, dashboard_id: str, user: dict, at: datetime) -> dict:
-        dashboard_id = dashboard_id.lower()
-        user_id = user["id"].lower()
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        ms = to_ms(at)
-        view_id = object_id(at)
-        audit_id = object_id(at)
-        stamp = iso_ms(ms)
-        with self._hot_write() as conn:
-            account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
-            if account_row is None:
-                raise StoreError("record_view before any dataset was loaded")
-            name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
-            known = 1 if name_row else 0
-            new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
-            conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
-                         (view_id, dashboard_id, user_id, ms))
-            conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
-            view_count = conn.execute(
-                _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
-            conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
-            entry = {
-                "_id": audit_id,
-                "user_id": user_id,
-                "user_email": user["email"],
-                "type": "dashboard",
-                "action": "view",
-                "target_id": dashboard_id,
-                "account": account_row[0],
-            }
-            if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
-                entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
-            entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
-            conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
-            conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
-        return {"_id": view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
+        view = _PendingView(dashboard_id.lower(), user["id"].lower(), user["email"], to_ms(at),
+                            object_id(at), object_id(at))
+        if self._turns is None:
+            with self._write() as conn:
+                return self._insert_view(conn, view)
+        return self._turns.write_in_group(view, self._write_views)
+
+    def _write_views(self, views: list[_PendingView]) -> None:
+        """One transaction for the views this process's threads queued meanwhile; each still gets its own
+        count, in order, and pages they share (the dashboard's totals, the day) are written once."""
+        try:
+            with self._write() as conn:
+                results = [self._insert_view(conn, view) for view in views]
+        except Exception as exc:
+            if len(views) > 1:  # one failing view must not fail the others: each alone, then
+                for view in views:
+                    self._write_views([view])
+            else:
+                views[0].failed(exc)
+            return
+        for view, result in zip(views, results):
+            view.done(result)
+
+    def _insert_view(self, conn: sqlite3.Connection, view: _PendingView) -> dict:
+        dashboard_id, user_id, ms, stamp = view.dashboard_id, view.user_id, view.ms, iso_ms(view.ms)
+        account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
+        if account_row is None:
+            raise StoreError("record_view before any dataset was loaded")
+        name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
+        known = 1 if name_row else 0
+        new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
+        conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
+                     (view.view_id, dashboard_id, user_id, ms))
+        conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
+        view_count = conn.execute(
+            _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
+        conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
+        entry = {
+            "_id": view.audit_id,
+            "user_id": user_id,
+            "user_email": view.user_email,
+            "type": "dashboard",
+            "action": "view",
+            "target_id": dashboard_id,
+            "account": account_row[0],
+        }
+        if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
+            entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
+        entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
+        conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
+        conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
+        return {"_id": view.view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
                 "viewCount": view_count}
 
     def close(self) -> None:
