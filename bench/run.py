@@ -528,8 +528,9 @@ def print_report(report: dict, ops: list[tuple]) -> None:
     print()
     print(h.table(rows, ["operation", "server", "req/s", "p50 ms", "p99 ms", "errors", "body B",
                          "cores srv/wrk/other", "conns/process"]))
-    print("(conns/process: wrk's connections held by each server process halfway through the run; gunicorn "
-          "keeps a connection on the worker that accepted it, so 32 on one of two workers halves the CPU used)")
+    print("(conns/process: wrk's connections held by each server process halfway through the run; each gunicorn "
+          "worker listens on its own SO_REUSEPORT socket and the kernel spreads connections by a hash, so "
+          "splits like 18+14 are normal; 32 on one of two workers would halve the CPU used)")
     print()
     rows = []
     for key, *_ in ops:
