@@ -7,6 +7,9 @@ body the mock answered on it (same size), read from the JSON file named by BENCH
 {"<METHOD> <path and query>": "<body text>", ...}. Unknown requests get the smallest body there.
 
     gunicorn --pythonpath bench 'ceiling:create_app()'
+
+`create_flask_app` answers the same bodies through a bare Flask app (one catch-all route, no hooks): the
+floor any Flask-based server stands on, to read the mock's ratio against (`flask-floor` in run.py).
 """
 
 from __future__ import annotations
@@ -38,5 +41,24 @@ def create_app(bodies: dict[str, bytes] | None = None):
         start_response("200 OK", [("Content-Type", "application/json"),
                                   ("Content-Length", str(len(body)))])
         return [body]
+
+    return app
+
+
+def create_flask_app(bodies: dict[str, bytes] | None = None):
+    from flask import Flask, Response, request  # noqa: PLC0415 - only this variant needs Flask
+
+    if bodies is None:
+        bodies = load_bodies(os.environ.get("BENCH_CEILING_BODIES"))
+    fallback = min(bodies.values(), key=len) if bodies else DEFAULT_BODY
+    app = Flask("flask_floor")
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def answer(path: str) -> Response:
+        key = request.method + " " + request.path
+        if request.query_string:
+            key += "?" + request.query_string.decode("latin-1")
+        return Response(bodies.get(key, fallback), mimetype="application/json")
 
     return app

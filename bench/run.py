@@ -81,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wrk socket timeout in seconds; slower answers count as timeout errors (5)")
     p.add_argument("--workers", type=int, default=h.cores(), help="gunicorn workers (cores: %(default)s)")
     p.add_argument("--servers", default="mock,ceiling,prism-static,prism-dynamic",
-                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic")
+                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic, plus flask-floor "
+                        "(a bare Flask app with the same bodies and server: what any Flask app pays)")
     p.add_argument("--ops", default=",".join(k for k, *_ in OPERATIONS),
                    help="comma-separated subset of " + ",".join(k for k, *_ in OPERATIONS))
     p.add_argument("--rounds", type=int, default=1,
@@ -107,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.ops) - {k for k, *_ in OPERATIONS}
     if unknown:
         p.error(f"unknown operations: {', '.join(sorted(unknown))}")
-    unknown = set(args.servers) - {"mock", "ceiling", "prism-static", "prism-dynamic"}
+    unknown = set(args.servers) - {"mock", "ceiling", "flask-floor", "prism-static", "prism-dynamic"}
     if unknown:
         p.error(f"unknown servers: {', '.join(sorted(unknown))}")
     return args
@@ -121,10 +122,11 @@ def mock_argv(port: int, db: Path, workers: int, seed: int, now: str, extra: lis
             "--no-validate-responses", *extra]
 
 
-def ceiling_argv(port: int, workers: int) -> list[str]:
-    """gunicorn with the settings the mock's CLI gives it (see mock_server/cli.py), serving bench/ceiling.py."""
+def ceiling_argv(port: int, workers: int, flask: bool = False) -> list[str]:
+    """gunicorn with the settings the mock's CLI gives it (see mock_server/cli.py), serving bench/ceiling.py
+    (its bare Flask variant with `flask`)."""
     return [h.venv_tool("python"), str(h.BENCH_DIR / "serve_ceiling.py"), "--port", str(port),
-            "--workers", str(workers)]
+            "--workers", str(workers), *(["--flask"] if flask else [])]
 
 
 def prism_argv(port: int, dynamic: bool) -> list[str]:
@@ -450,6 +452,7 @@ def compare(results: dict, ops: list[tuple]) -> dict:
         p99 = lambda r: r.get("p99_ms") if r else None  # noqa: E731
         c = {
             "rps_vs_ceiling": h.ratio(rps(mock), rps(ceiling)),
+            "flask_floor_vs_ceiling": h.ratio(rps(per.get("flask-floor")), rps(ceiling)),
             "rps_vs_prism_static": h.ratio(rps(mock), rps(static)),
             "rps_vs_prism_dynamic": h.ratio(rps(mock), rps(dynamic)),
             "p99_vs_ceiling": h.ratio(p99(mock), p99(ceiling)),
@@ -492,7 +495,8 @@ def split_text(split) -> str:
 
 
 def print_report(report: dict, ops: list[tuple]) -> None:
-    servers = [s for s in ("mock", "ceiling", "prism-static", "prism-dynamic") if s in report["results"]]
+    servers = [s for s in ("mock", "ceiling", "flask-floor", "prism-static", "prism-dynamic")
+               if s in report["results"]]
     print()
     print(f"wrk: {report['settings']['connections']} connections, {report['settings']['threads']} threads, "
           f"{report['settings']['warmup']:g} s warm-up + {report['settings']['duration']:g} s; "
@@ -524,8 +528,9 @@ def print_report(report: dict, ops: list[tuple]) -> None:
     print()
     print(h.table(rows, ["operation", "server", "req/s", "p50 ms", "p99 ms", "errors", "body B",
                          "cores srv/wrk/other", "conns/process"]))
-    print("(conns/process: wrk's connections held by each server process halfway through the run; gunicorn "
-          "keeps a connection on the worker that accepted it, so 32 on one of two workers halves the CPU used)")
+    print("(conns/process: wrk's connections held by each server process halfway through the run; each gunicorn "
+          "worker listens on its own SO_REUSEPORT socket and the kernel spreads connections by a hash, so "
+          "splits like 18+14 are normal; 32 on one of two workers would halve the CPU used)")
     print()
     rows = []
     for key, *_ in ops:
@@ -535,10 +540,11 @@ def print_report(report: dict, ops: list[tuple]) -> None:
             rows.append([key if first else "", h.fmt(c["rps_vs_ceiling"], ".2f") if first else "",
                          h.fmt(c["rps_vs_prism_static"], ".2f") if first else "",
                          h.fmt(c["rps_vs_prism_dynamic"], ".2f") if first else "",
-                         h.fmt(c["p99_vs_ceiling"], ".2f") if first else "", target, result])
+                         h.fmt(c["p99_vs_ceiling"], ".2f") if first else "",
+                         h.fmt(c.get("flask_floor_vs_ceiling"), ".2f") if first else "", target, result])
             first = False
     print(h.table(rows, ["operation", "mock/ceil", "mock/prism-s", "mock/prism-d", "p99 mock/ceil",
-                         "target", "result"]))
+                         "flask-floor/ceil", "target", "result"]))
     check = report["results"].get("mock", {}).get("view", {}).get("count_check")
     if check:
         print()
@@ -574,7 +580,7 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
         startup = server.start(timeout=timeout)
         report["servers"][name] = {"argv": server.argv, "startup_s": round(startup, 3)}
 
-    if "mock" in args.servers or "ceiling" in args.servers:
+    if {"mock", "ceiling", "flask-floor"} & set(args.servers):
         # the ceiling answers with the mock's bodies: the mock runs even when only the ceiling is benched
         port = h.free_port()
         mock = Server("mock", mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
@@ -587,13 +593,16 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             servers["mock"] = (mock, ids)
         else:
             del report["servers"]["mock"]
-    if "ceiling" in args.servers:
+    for name in ("ceiling", "flask-floor"):
+        if name not in args.servers:
+            continue
         port = h.free_port()
         env = dict(os.environ, BENCH_CEILING_BODIES=str(bodies_file))
-        ceiling = Server("ceiling", ceiling_argv(port, args.workers), port, env=env, log_path=work / "ceiling.log")
-        launch("ceiling", ceiling, 120)
-        report["servers"]["ceiling"]["gunicorn_options"] = ceiling_options(args.workers)
-        servers["ceiling"] = (ceiling, ids)
+        server = Server(name, ceiling_argv(port, args.workers, flask=name == "flask-floor"), port, env=env,
+                        log_path=work / f"{name}.log")
+        launch(name, server, 120)
+        report["servers"][name]["gunicorn_options"] = ceiling_options(args.workers)
+        servers[name] = (server, ids)
     for name in ("prism-static", "prism-dynamic"):
         if name not in args.servers:
             continue

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ceiling import create_app  # noqa: E402
+from ceiling import create_app, create_flask_app  # noqa: E402
 
 def options(host: str, port: int, workers: int) -> dict:
     from mock_server.serving import gunicorn_options  # noqa: PLC0415
@@ -28,12 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--print-options", action="store_true", help="print the gunicorn options and exit")
+    p.add_argument("--flask", action="store_true", help="serve the bare Flask variant (the flask-floor)")
     args = p.parse_args(argv)
     opts = options(args.host, args.port, args.workers)
     if args.print_options:
         print(f"mock_server.serving.gunicorn_options: {opts}")
         return
-    opts["proc_name"] = "insights-bench-ceiling"
+    opts["proc_name"] = "insights-bench-flask-floor" if args.flask else "insights-bench-ceiling"
+    make_app = create_flask_app if args.flask else create_app
 
     from gunicorn.app.base import BaseApplication  # noqa: PLC0415
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
                     self.cfg.set(key, value)
 
         def load(self):
-            return create_app()
+            return make_app()
 
     CeilingApplication().run()
 

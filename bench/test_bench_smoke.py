@@ -22,7 +22,7 @@ import harness as h  # noqa: E402
 import run  # noqa: E402
 import scaling  # noqa: E402
 import serve_ceiling  # noqa: E402
-from ceiling import create_app  # noqa: E402
+from ceiling import create_app, create_flask_app  # noqa: E402
 
 # wrk 4.1.0 against Prism 5.16 (static), 32 connections
 WRK_PLAIN = """\
@@ -218,6 +218,14 @@ def test_ceiling_answers_each_path_with_its_body():
     # anything else gets the smallest body known
     body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/zzz"}, start_response))
     assert body == b'{"data":{}}'
+
+
+def test_flask_floor_answers_the_same_bodies_through_flask():
+    client = create_flask_app({"GET /a?page=2": b'{"data":[1,2]}', "POST /b": b'{"data":{}}'}).test_client()
+    assert client.get("/a?page=2").data == b'{"data":[1,2]}'
+    assert client.post("/b").data == b'{"data":{}}'
+    response = client.get("/zzz")
+    assert response.data == b'{"data":{}}' and response.mimetype == "application/json"
 
 
 def test_ceiling_runs_with_the_mock_s_gunicorn_settings():

@@ -3,6 +3,11 @@
 Fields: ts, method, path, status, duration_ms, operationId, userId, requestId. Headers and the query
 string are never logged, so a token cannot leak here whatever a client sends; the user is identified by
 id. The logger has no handler of its own: the CLI (or the embedding application) decides where it goes.
+
+The CLI's handler (`configure`) is a `LineHandler`. While it is the logger's only destination, a line goes
+straight to its stream: building a LogRecord (caller lookup, thread and process names) would cost more
+than the rest of the line, for fields nobody reads. Any other set-up (pytest's caplog, an embedding
+application's handlers or filters) gets ordinary log records.
 """
 
 from __future__ import annotations
@@ -17,11 +22,22 @@ LOGGER_NAME = "insights_mock.access"
 logger = logging.getLogger(LOGGER_NAME)
 
 
+class LineHandler(logging.StreamHandler):
+    """Writes the bare message, one line per record; `write_line` skips the LogRecord altogether."""
+
+    terminator = "\n"
+
+    def write_line(self, line: str) -> None:
+        with self.lock:  # threads of a worker share the stream: one whole line at a time
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
 def log_request(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
                 user_id: str | None, request_id: str | None) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
-    line = {
+    line = orjson.dumps({
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": method,
         "path": path,
@@ -30,17 +46,20 @@ def log_request(*, method: str, path: str, status: int, duration_ms: float, oper
         "operationId": operation_id,
         "userId": user_id,
         "requestId": request_id,
-    }
-    logger.info(orjson.dumps(line).decode())
+    }).decode()
+    handlers = logger.handlers
+    if len(handlers) == 1 and type(handlers[0]) is LineHandler and not logger.propagate and not logger.filters:
+        handlers[0].write_line(line)
+    else:
+        logger.info(line)
 
 
 def configure(stream=None) -> None:
     """Send access lines, bare, to `stream` (stderr by default). Idempotent; used by the CLI."""
-    if any(getattr(h, "_insights_mock", False) for h in logger.handlers):
+    if any(isinstance(h, LineHandler) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler._insights_mock = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

@@ -21,7 +21,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from flask import Flask, Response, current_app, g, request
 from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import access_log
+from . import access_log, ids
 from .api import json_response, register_api
 from .auth import TokenRegistry, authorize, forced_challenge
 from .config import explicit_keys, load_config
@@ -155,6 +154,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
          supports_credentials=False, max_age=600, vary_header=True,
          # No Origin header, no CORS headers; with "*" configured answer "*" rather than echo the origin.
          always_send=False, send_wildcard=True)
+    _only_with_origin(app, cors_after=app.after_request_funcs[None][-1])
     return app
 
 
@@ -166,25 +166,38 @@ def _serve_spec() -> Response:
     return Response(mock_state().spec.raw, mimetype="application/yaml")
 
 
-def _request_id() -> str:
-    incoming = request.headers.get("X-Request-Id", "")
-    return incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+def _request_id(req) -> str:
+    incoming = req.headers.get("X-Request-Id", "")
+    return incoming if _REQUEST_ID.fullmatch(incoming) else ids.request_id()
+
+
+def _only_with_origin(app: Flask, cors_after) -> None:
+    """Run flask-cors's after_request only for requests with an Origin header: without one it adds nothing
+    (always_send=False), yet would still match the path against its resources on every request."""
+    def cors_if_origin(response: Response) -> Response:
+        return cors_after(response) if "HTTP_ORIGIN" in request.environ else response
+
+    funcs = app.after_request_funcs[None]
+    funcs[funcs.index(cors_after)] = cors_if_origin
 
 
 def _before_request() -> Response | None:
-    g.started = time.perf_counter()
-    g.request_id = _request_id()
-    state = mock_state()
+    # The proxies are resolved once: each attribute through `request` or `g` is a context lookup.
+    req, ctx = request._get_current_object(), g._get_current_object()
+    ctx.started = time.perf_counter()
+    ctx.request_id = _request_id(req)
+    state = current_app.extensions[EXTENSION]
     state.scenarios.sync(state)
-    _drain_body(current_app.config["MAX_CONTENT_LENGTH"])
+    _drain_body(req, current_app.config["MAX_CONTENT_LENGTH"])
 
-    op = state.endpoints.get(request.endpoint or "")
-    if op is None or request.method == "OPTIONS":  # automatic OPTIONS and CORS preflight: no auth
+    op = state.endpoints.get(req.endpoint or "")
+    if op is None or req.method == "OPTIONS":  # automatic OPTIONS and CORS preflight: no auth
         return None
-    g.operation = op
+    ctx.operation = op
 
-    plan = state.faults.plan(request.headers.getlist("Prefer"), request.args, op.documented_codes)
-    g.preference_applied = plan.applied
+    headers = req.headers
+    plan = state.faults.plan(headers.getlist("Prefer"), req.args, op.documented_codes)
+    ctx.preference_applied = plan.applied
     latency_ms, fail = state.faults.draw()
     state.faults.wait(plan.delay_ms if plan.delay_ms is not None else latency_ms)
     if plan.code is not None:
@@ -193,25 +206,25 @@ def _before_request() -> Response | None:
         raise InternalError(details=[{"message": f"Injected by the server-wide error rate "
                                                  f"({state.faults.error_rate})"}])
 
-    g.principal = state.tokens.authenticate(request.headers.get("Authorization"), state.clock.now())
-    authorize(g.principal, op)
-    g.params = state.request_validators[op.operation_id].parse(request.view_args or {}, request.args)
+    ctx.principal = state.tokens.authenticate(headers.get("Authorization"), state.clock.now())
+    authorize(ctx.principal, op)
+    ctx.params = state.request_validators[op.operation_id].parse(req.view_args or {}, req.args)
     return None
 
 
-def _drain_body(limit: int) -> None:
+def _drain_body(req, limit: int) -> None:
     """Refuse a body over the limit (413) and read any other: no operation uses a body, but an unread one
     would be taken for the next request on a kept-alive connection."""
-    length = request.content_length
+    length = req.content_length
     if length is not None:
         if length > limit:
             raise RequestEntityTooLarge()
         if length:
-            request.get_data()
-    elif "wsgi.input_terminated" in request.environ:
+            req.get_data()
+    elif "wsgi.input_terminated" in req.environ:
         # A chunked body, de-chunked by the server. Counted here: werkzeug's own limit stops reading at the
         # limit without complaint when the body ends exactly there, and lets the rest through unread.
-        stream, received = request.environ["wsgi.input"], 0
+        stream, received = req.environ["wsgi.input"], 0
         while chunk := stream.read(65536):
             received += len(chunk)
             if received > limit:
@@ -229,27 +242,29 @@ def _forced(op: Operation, code: int) -> Response:
 
 
 def _after_request(response: Response) -> Response:
-    state = mock_state()
-    op = g.get("operation")
-    if state.response_validator is not None and request.method != "OPTIONS":
+    req, ctx = request._get_current_object(), g._get_current_object()
+    state = current_app.extensions[EXTENSION]
+    op = ctx.get("operation")
+    if state.response_validator is not None and req.method != "OPTIONS":
         problems = state.response_validator.problems(op, response.status_code, response.mimetype,
                                                      response.headers, response.get_data())
         if problems:
             response = _contract_violation(op, response.status_code, problems)
     headers = response.headers
+    request_id = ctx.get("request_id") or _request_id(req)
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Request-Id"] = g.get("request_id") or _request_id()
+    headers["X-Request-Id"] = request_id
     if op is not None:
         headers["Cache-Control"] = "no-store"
-        if g.get("preference_applied"):
-            headers["Preference-Applied"] = g.preference_applied
-    principal = g.get("principal")
+        if ctx.get("preference_applied"):
+            headers["Preference-Applied"] = ctx.preference_applied
+    principal = ctx.get("principal")
     access_log.log_request(
-        method=request.method, path=request.path, status=response.status_code,
-        duration_ms=(time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+        method=req.method, path=req.path, status=response.status_code,
+        duration_ms=(time.perf_counter() - ctx.get("started", time.perf_counter())) * 1000,
         operation_id=op.operation_id if op is not None else None,
-        user_id=principal.user_id if principal is not None else None, request_id=g.get("request_id"))
-    if state.journal.enabled and not request.path.startswith("/__admin/"):
+        user_id=principal.user_id if principal is not None else None, request_id=ctx.get("request_id"))
+    if state.journal.enabled and not req.path.startswith("/__admin/"):
         _journal(state.journal, response, op, principal)
     return response
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from mock_server.bulk import no_cyclic_gc
-from mock_server.ids import object_id_ms
+from mock_server.ids import object_id_ms, object_id_ms_tail
 from mock_server.store.base import Dataset
 from mock_server.timestamps import MS_PER_DAY, iso_ms, to_ms
 
@@ -140,8 +142,19 @@ _YEAR_MS = 365 * _DAY_MS
 
 
 def generate(*, seed: int, anchor: datetime, users: list[dict], account: str, sizes: Sizes) -> Dataset:
-    """The dataset of `seed` anchored at `anchor`; `users` (the token users: {id, email, name, role}) are
-    part of it and each gets a view history whenever sizes.views >= len(users)."""
+    """The dataset of `seed` anchored at `anchor`, in lists; `users` (the token users: {id, email, name,
+    role}) are part of it and each gets a view history whenever sizes.views >= len(users). Views are in
+    time order, audit entries in (createdAt, _id) order."""
+    dataset = stream(seed=seed, anchor=anchor, users=users, account=account, sizes=sizes)
+    with no_cyclic_gc():
+        dataset.views = list(dataset.views)
+        dataset.audit_logs = sorted(dataset.audit_logs, key=lambda e: (e["createdAt"], e["_id"]))
+    return dataset
+
+
+def stream(*, seed: int, anchor: datetime, users: list[dict], account: str, sizes: Sizes) -> Dataset:
+    """The same data as generate(), with views and audit entries as one-shot iterators made while they
+    are consumed (the audit entries in no particular order): what a store loads, in flat memory."""
     with no_cyclic_gc():
         return _Generator(seed, to_ms(anchor), users, account, sizes).run()
 
@@ -312,13 +325,13 @@ class _Generator:
     # -- views -----------------------------------------------------------------------------------------
 
     def _views(self, users: list[dict], dashboards: list[dict],
-               created: list[int]) -> tuple[list[dict], list[int], list[float]]:
-        """View events oldest first, their instants in ms, and each dashboard's popularity weight (reused
-        for the other dashboard activity)."""
+               created: list[int]) -> tuple[_ViewEvents, list[float]]:
+        """View events oldest first and each dashboard's popularity weight (reused for the other dashboard
+        activity)."""
         rng, clock = self.rng, self.clock
         n_dash = len(dashboards)
         if not n_dash:
-            return [], [], []
+            return _ViewEvents.empty(), []
         ranks = list(range(n_dash))
         rng.shuffle(ranks)  # ranks[i]: popularity rank of dashboard i
         never_viewed = max(1, n_dash // 12) if n_dash >= 4 else 0
@@ -328,13 +341,14 @@ class _Generator:
         cum_dash = list(itertools.accumulate(view_weight))
         total_views = self.sizes.views
         if not users or total_views <= 0:
-            return [], [], popularity
+            return _ViewEvents.empty(), popularity
 
-        events: list[tuple[int, int, int]] = []  # (ms, dashboard index, user index)
+        packing = _Packing(len(users), n_dash)
+        events: list[int] = []  # packed (ms, dashboard index, user index): sorting them sorts the tuples
         lows = [max(clock.history_start, c + 60_000) for c in created]
 
         def add(user_i: int, dash_i: int) -> None:
-            events.append((clock.draw(lows[dash_i]), dash_i, user_i))
+            events.append(packing.pack(clock.draw(lows[dash_i]), dash_i, user_i))
 
         # Every token user first: a dozen distinct dashboards each, so recently viewed is full at once.
         n_fixture = len(self.fixture_users)
@@ -358,16 +372,13 @@ class _Generator:
             add(user_i, dash_i)
 
         events.sort()
-        views, instants = [], []
-        for ms, dash_i, user_i in events:
-            instants.append(ms)
-            views.append({
-                "_id": object_id_ms(ms, rng),
-                "dashboardId": dashboards[dash_i]["dashboardId"],
-                "userId": users[user_i]["id"],
-                "viewedAt": iso_ms(ms),
-            })
-        return views, instants, popularity
+        # The ids' random parts are drawn now, in time order, so the views can be made later in any order
+        # of consumption without moving the generator's random sequence.
+        tails = array("Q", (rng.getrandbits(64) for _ in events))
+        views = _ViewEvents(events, tails, packing)
+        for i in (0, len(views) - 1):  # ObjectIds hold seconds from 1970 to 2106: refuse early, not mid-load
+            object_id_ms_tail(views.unpack(i)[0], 0)
+        return views, popularity
 
     def _weighted_sample(self, population: list[int], weights: list[float], k: int) -> list[int]:
         """k distinct items, each draw weighted (random.sample's `counts` needs integers)."""
@@ -382,7 +393,7 @@ class _Generator:
     # -- audit log -------------------------------------------------------------------------------------
 
     def _entry(self, ms: int, user: dict, type_: str, action: str, target_id: str, ref: tuple[str, dict] | None,
-               details: dict | None, edited: bool = False) -> tuple[int, str, dict]:
+               details: dict | None, edited: bool = False) -> dict:
         rng = self.rng
         oid = object_id_ms(ms, rng)
         updated = ms
@@ -406,7 +417,7 @@ class _Generator:
         entry["createdAt"] = iso_ms(ms)
         entry["updatedAt"] = iso_ms(updated)
         entry["__v"] = version
-        return ms, oid, entry
+        return entry
 
     def _split(self, total: int, shares: list[float]) -> list[int]:
         """`total` split in proportion to shares, summing exactly to total."""
@@ -418,23 +429,25 @@ class _Generator:
             counts[i] += 1
         return counts
 
-    def _audit_logs(self, users, dashboards, dash_created, popularity, mappings, map_created, views,
-                    view_ms):
+    def _audit_logs(self, users, dashboards, dash_created, popularity, mappings, map_created,
+                    views: _ViewEvents) -> Iterator[dict]:
+        """The audit entries, made one at a time as they are consumed (not in time order: the store orders
+        them, generate() sorts its list)."""
         rng, clock, anchor = self.rng, self.clock, self.anchor_ms
         budget = self.sizes.audit_logs
         if budget <= 0 or not users:
-            return []
+            return
         by_id = {u["id"]: u for u in users}
         refs = {d["dashboardId"]: self._dash_ref(d) for d in dashboards}
         editors = [u for u in users if u["role"] in _EDITOR_ROLES] or users
-        entries: list[tuple[int, str, dict]] = []
 
         # Views: copies of real view events (a sample: the product audits only some of them).
         n_view = min(len(views), round(budget * 0.4))
         for i in sorted(rng.sample(range(len(views)), n_view)):
-            v = views[i]
-            entries.append(self._entry(view_ms[i], by_id[v["userId"]], "dashboard", "view", v["dashboardId"],
-                                       ("dashboard", dict(refs[v["dashboardId"]])), None))
+            ms, dash_i, user_i = views.unpack(i)
+            dashboard_id = dashboards[dash_i]["dashboardId"]
+            yield self._entry(ms, users[user_i], "dashboard", "view", dashboard_id,
+                              ("dashboard", dict(refs[dashboard_id])), None)
         remaining = budget - n_view
 
         # Creation of each dashboard and mapping, by its owner (dashboards) or an editor (mappings).
@@ -444,12 +457,11 @@ class _Generator:
         remaining -= n_mcreate
         for d, ms in list(zip(dashboards, dash_created))[:n_dcreate]:
             owner = by_id.get(d["owner"]["userId"], editors[0])
-            entries.append(self._entry(ms, owner, "dashboard", "create", d["dashboardId"],
-                                       ("dashboard", self._dash_ref(d)),
-                                       {"kpiCount": d["kpiCount"], "tags": list(d["tags"])}))
+            yield self._entry(ms, owner, "dashboard", "create", d["dashboardId"],
+                              ("dashboard", self._dash_ref(d)), {"kpiCount": d["kpiCount"], "tags": list(d["tags"])})
         for m, ms in list(zip(mappings, map_created))[:n_mcreate]:
-            entries.append(self._entry(ms, rng.choice(editors), "tool_mapping", "create", m["mappingId"],
-                                       ("tool_mapping", dict(m)), {"tool": m["tool"]}))
+            yield self._entry(ms, rng.choice(editors), "tool_mapping", "create", m["mappingId"],
+                              ("tool_mapping", dict(m)), {"tool": m["tool"]})
 
         n_dash_ops, n_map_ops, n_other = self._split(
             remaining, [0.55 if dashboards else 0.0, 0.2 if mappings else 0.0, 0.25])
@@ -464,10 +476,9 @@ class _Generator:
                 owner = by_id.get(d["owner"]["userId"])
                 actor = owner if owner is not None and rng.random() < 0.5 else rng.choice(editors)
                 action = rng.choices(actions, weights)[0]
-                entries.append(self._entry(ms, actor, "dashboard", action, d["dashboardId"],
-                                           ("dashboard", self._dash_ref(d)),
-                                           self._dashboard_details(action, actor, users, d),
-                                           edited=rng.random() < 0.08))
+                yield self._entry(ms, actor, "dashboard", action, d["dashboardId"],
+                                  ("dashboard", self._dash_ref(d)), self._dashboard_details(action, actor, users, d),
+                                  edited=rng.random() < 0.08)
         for _ in range(n_map_ops):
             i = rng.randrange(len(mappings))
             m = mappings[i]
@@ -480,12 +491,9 @@ class _Generator:
             else:  # the mapping stays; a mapped project or field is removed from it
                 details = {"removedFieldMappings": [rng.choice(["storyPoints", "epicLink", "sprint",
                                                                 "severity", "component"])]}
-            entries.append(self._entry(ms, rng.choice(editors), "tool_mapping", action, m["mappingId"],
-                                       ("tool_mapping", dict(m)), details, edited=rng.random() < 0.08))
-        entries.extend(self._other_activity(n_other, editors))
-
-        entries.sort(key=lambda e: (e[0], e[1]))
-        return [e[2] for e in entries]
+            yield self._entry(ms, rng.choice(editors), "tool_mapping", action, m["mappingId"],
+                              ("tool_mapping", dict(m)), details, edited=rng.random() < 0.08)
+        yield from self._other_activity(n_other, editors)
 
     def _dashboard_details(self, action: str, actor: dict, users: list[dict], d: dict) -> dict:
         rng = self.rng
@@ -501,10 +509,10 @@ class _Generator:
         # delete: the dashboard stays (it is listed); what was deleted is a KPI widget on it
         return {"removedKpis": [rng.choice(_KPI_NAMES)]}
 
-    def _other_activity(self, count: int, editors: list[dict]) -> list[tuple[int, str, dict]]:
+    def _other_activity(self, count: int, editors: list[dict]) -> Iterator[dict]:
         """Pipelines, tool-registry entries and KPIs: per target, a create first, a delete last, updates."""
         if count <= 0:
-            return []
+            return
         rng, clock, anchor = self.rng, self.clock, self.anchor_ms
         recent = anchor - 180 * _DAY_MS
         targets = []  # (type, target_id, label)
@@ -521,7 +529,6 @@ class _Generator:
         for _ in range(count):
             i = rng.choices(range(len(targets)), weights)[0]
             per_target.setdefault(i, []).append(clock.draw(recent))
-        out = []
         for i in sorted(per_target):
             type_, target_id, label = targets[i]
             times = sorted(per_target[i])
@@ -537,9 +544,8 @@ class _Generator:
                 if action == "update":
                     details["changedFields"] = sorted(rng.sample(
                         ["name", "settings", "schedule", "owner", "thresholds"], rng.randint(1, 2)))
-                out.append(self._entry(ms, rng.choice(editors), type_, action, target_id, None, details,
-                                       edited=rng.random() < 0.05))
-        return out
+                yield self._entry(ms, rng.choice(editors), type_, action, target_id, None, details,
+                                  edited=rng.random() < 0.05)
 
     def _dash_ref(self, d: dict) -> dict:
         return {"dashboardId": d["dashboardId"], "name": d["name"]}
@@ -547,11 +553,59 @@ class _Generator:
     # -- all -------------------------------------------------------------------------------------------
 
     def run(self) -> Dataset:
+        """Users, dashboards and mappings as lists; views and audit entries as one-shot iterators, made as
+        the store reads them, so a million of each never sit in memory as dicts."""
         users = self._users()
         dashboards, dash_created = self._dashboards(users)
         mappings, map_created = self._mappings()
-        views, view_ms, popularity = self._views(users, dashboards, dash_created)
-        audit_logs = self._audit_logs(users, dashboards, dash_created, popularity, mappings, map_created, views,
-                                      view_ms)
+        views, popularity = self._views(users, dashboards, dash_created)
+        audit_logs = self._audit_logs(users, dashboards, dash_created, popularity, mappings, map_created, views)
         return Dataset(account=self.account, users=users, dashboards=dashboards, mappings=mappings,
-                       views=views, audit_logs=audit_logs)
+                       views=views.dicts(dashboards, users), audit_logs=audit_logs)
+
+
+class _Packing:
+    """(ms, dashboard index, user index) in one int whose order is the tuple's order."""
+
+    def __init__(self, n_users: int, n_dashboards: int):
+        self.user_bits = max(1, (n_users - 1).bit_length())
+        self.shift = self.user_bits + max(1, (n_dashboards - 1).bit_length())
+        self.user_mask = (1 << self.user_bits) - 1
+        self.dash_mask = (1 << (self.shift - self.user_bits)) - 1
+
+    def pack(self, ms: int, dash_i: int, user_i: int) -> int:
+        return (ms << self.shift) + (dash_i << self.user_bits) + user_i
+
+    def unpack(self, packed: int) -> tuple[int, int, int]:
+        return packed >> self.shift, (packed >> self.user_bits) & self.dash_mask, packed & self.user_mask
+
+
+class _ViewEvents:
+    """The view events, oldest first, as packed ints and the random parts of their ids: about 50 MB for a
+    million views, where a million dicts took about 1 GB. The dicts are made as they are consumed."""
+
+    def __init__(self, events: list[int], tails: array, packing: _Packing | None):
+        self._events = events
+        self._tails = tails
+        self._packing = packing
+
+    @classmethod
+    def empty(cls) -> _ViewEvents:
+        return cls([], array("Q"), None)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def unpack(self, i: int) -> tuple[int, int, int]:
+        return self._packing.unpack(self._events[i])
+
+    def dicts(self, dashboards: list[dict], users: list[dict]) -> Iterator[dict]:
+        unpack = self._packing.unpack if self._packing else None
+        for packed, tail in zip(self._events, self._tails):
+            ms, dash_i, user_i = unpack(packed)
+            yield {
+                "_id": object_id_ms_tail(ms, tail),
+                "dashboardId": dashboards[dash_i]["dashboardId"],
+                "userId": users[user_i]["id"],
+                "viewedAt": iso_ms(ms),
+            }

@@ -1,4 +1,4 @@
-"""MongoDB-style ObjectIds: 4 bytes of Unix seconds, then 8 bytes that make the id unique.
+"""MongoDB-style ObjectIds: 4 bytes of Unix seconds, then 8 bytes that make the id unique; and request ids.
 
 Generated data passes its own `random.Random`, so the same seed gives the same ids. Runtime writes pass no
 rng and get MongoDB's layout: 5 bytes random per process (drawn again in a forked child, so gunicorn
@@ -29,6 +29,8 @@ class _RuntimeSource:
     def _reseed(self) -> None:
         self._process_part = os.urandom(5)
         self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+        self.request_prefix = os.urandom(8).hex()
+        self.requests = itertools.count(1)  # next() on a C counter is atomic under the GIL: no lock
 
     def after_fork(self) -> None:
         # The child must not reuse the parent's random part: another worker would mint the same ids.
@@ -70,10 +72,21 @@ def object_id(at: datetime | None = None, rng: random.Random | None = None) -> s
 
 def object_id_ms(ms: int, rng: random.Random) -> str:
     """`object_id` for an instant in epoch milliseconds: the data generator's fast path (no datetime)."""
+    return object_id_ms_tail(ms, rng.getrandbits(64))
+
+
+def object_id_ms_tail(ms: int, tail: int) -> str:
+    """The ObjectId of an instant in epoch milliseconds with the given 64-bit tail (drawn beforehand)."""
     seconds = ms // 1000
     if not 0 <= seconds <= _MAX_SECONDS:
         raise ValueError(f"an ObjectId holds seconds from 1970 to 2106, not {ms} ms")
-    return f"{seconds << 64 | rng.getrandbits(64):024x}"
+    return f"{seconds << 64 | tail:024x}"
+
+
+def request_id() -> str:
+    """A request id unique across threads and processes: 16 hex of this process's random part, then a
+    16-hex counter (32 hex, like a uuid4 but without reading os.urandom on every request)."""
+    return f"{_runtime.request_prefix}{next(_runtime.requests):016x}"
 
 
 def is_object_id(value: str) -> bool:

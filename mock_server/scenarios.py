@@ -34,7 +34,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .config import ConfigError
-from .datagen import AUDIT_ACTIONS, AUDIT_TYPES, ROLES, TOOLS, Sizes, generate
+from .datagen import AUDIT_ACTIONS, AUDIT_TYPES, ROLES, TOOLS, Sizes, generate, stream
 from .faults import Faults, parse_latency
 from .ids import object_id_ms
 from .store.base import Dataset
@@ -220,11 +220,14 @@ def settle(scenario: Scenario, config: dict[str, Any], explicit: set[str], *, re
 
 def build_dataset(scenario: Scenario, settings: Settings, *, anchor: datetime, users: list[dict],
                   account: str) -> Dataset:
-    """The generated data of the settings with the scenario's pins laid on top."""
-    dataset = generate(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
+    """The generated data of the settings with the scenario's pins laid on top. Without pins the views and
+    audit entries stay one-shot iterators (datagen.stream) that the store consumes as it loads, so a 1M-row
+    scenario loads in flat memory; pins need the lists to check and extend."""
     pins = scenario.document.get("pins")
-    if pins:
-        _Pinner(scenario, settings.seed, anchor, dataset, users).apply(pins)
+    if not pins:
+        return stream(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
+    dataset = generate(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
+    _Pinner(scenario, settings.seed, anchor, dataset, users).apply(pins)
     return dataset
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,11 @@ class Operation:
     def flask_rule(self) -> str:
         return _PATH_PARAM.sub(r"<\1>", self.path)
 
-    @property
+    @cached_property  # read on every request (faults, the envelope); the spec does not change
     def documented_codes(self) -> tuple[int, ...]:
         return tuple(sorted(self.responses))
 
-    @property
+    @cached_property
     def success_message(self) -> str:
         return self.responses[200].example["message"]
 

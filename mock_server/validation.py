@@ -1,9 +1,12 @@
 """Requests and responses checked against openapi.yaml with validators compiled once at start-up.
 
 Requests: every path and query parameter an operation declares is coerced from its string form and
-validated with python-jsonschema (a few µs per parameter), whose messages read like the spec's examples
-("0 is less than the minimum of 1", "'xyz' does not match '^[0-9a-fA-F]{24}$'"). Unknown query
-parameters are ignored, as OpenAPI allows.
+validated: first by jsonschema-rs (compiled, about a microsecond), and when it refuses a value, by
+python-jsonschema, whose verdict counts and whose messages read like the spec's examples ("0 is less than
+the minimum of 1", "'xyz' does not match '^[0-9a-fA-F]{24}$'"). Both use the same format checkers, and
+what jsonschema-rs accepts python-jsonschema accepts too (its regexes only differ in refusing a trailing
+newline before `$`), so the fast check never lets through a value the full one would refuse. Unknown
+query parameters are ignored, as OpenAPI allows.
 
 Responses: bodies are validated with jsonschema-rs (about 45 times faster than python-jsonschema on a
 100-item page), plus the status being documented, the media type and required headers. This runs in
@@ -60,6 +63,10 @@ def _is_email(value: object) -> bool:
     return not isinstance(value, str) or _EMAIL.fullmatch(value) is not None
 
 
+_FAST_FORMATS = {"uuid": _is_uuid, "date-time": _is_date_time, "date": _is_date, "email": _is_email}
+_INT64 = 1 << 63
+
+
 def parse_date_time(value: str) -> datetime | None:
     """An RFC 3339 date-time as an aware UTC datetime, or None. A leap second (:60) reads as :59.999999,
     since Python's datetime cannot hold it but RFC 3339 allows it."""
@@ -87,6 +94,7 @@ class _CompiledParameter:
     def __init__(self, param: Parameter) -> None:
         self.param = param
         self.validator = jsonschema.Draft202012Validator(param.schema, format_checker=FORMAT_CHECKER)
+        self.fast = jsonschema_rs.validator_for(param.schema, validate_formats=True, formats=_FAST_FORMATS)
         self.type = param.type
         pattern = param.schema.get("pattern", "")
         # Hex ids (UUIDs, ObjectIds) are case-insensitive; the store keeps them lower-case.
@@ -106,6 +114,9 @@ class _CompiledParameter:
         return raw
 
     def error(self, value: Any) -> str | None:
+        if type(value) is not int or -_INT64 <= value < _INT64:  # jsonschema-rs holds 64-bit integers
+            if self.fast.is_valid(value):
+                return None
         for error in self.validator.iter_errors(value):  # the first, in the schema's keyword order
             shown = repr(value)
             if len(shown) > _MAX_REPR:  # keep the words of the message, not 4000 digits of the value

@@ -1,4 +1,4 @@
-"""ObjectIds: layout, determinism with an rng, uniqueness across threads and forked processes."""
+"""ObjectIds and request ids: layout, determinism with an rng, uniqueness across threads and forked processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mock_server.ids import is_object_id, object_id, object_id_ms, object_id_time
+from mock_server.ids import is_object_id, object_id, object_id_ms, object_id_time, request_id
 from mock_server.timestamps import to_ms
 
 HEX24 = re.compile(r"[0-9a-f]{24}")
@@ -106,3 +106,39 @@ def test_is_object_id_and_time_parsing():
     assert not is_object_id("zzzf1f77bcf86cd799439011")
     with pytest.raises(ValueError):
         object_id_time("nope")
+
+
+def test_request_ids_are_32_hex_and_unique_across_threads():
+    results: list[list[str]] = [[] for _ in range(8)]
+
+    def mint(bucket: list[str]) -> None:
+        bucket.extend(request_id() for _ in range(5000))
+
+    threads = [threading.Thread(target=mint, args=(bucket,)) for bucket in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    all_ids = [rid for bucket in results for rid in bucket]
+    assert len(set(all_ids)) == len(all_ids) == 40_000
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in all_ids[:100])
+
+
+def _request_ids_in_child(queue) -> None:
+    queue.put([request_id() for _ in range(100)])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is what gunicorn does; needs a POSIX system")
+def test_forked_children_draw_their_own_request_id_prefix():
+    parent = [request_id() for _ in range(100)]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    children = [ctx.Process(target=_request_ids_in_child, args=(queue,)) for _ in range(3)]
+    for child in children:
+        child.start()
+    batches = [queue.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    all_ids = parent + [rid for batch in batches for rid in batch]
+    assert len(set(all_ids)) == len(all_ids)
+    assert len({batch[0][:16] for batch in batches} | {parent[0][:16]}) == 4

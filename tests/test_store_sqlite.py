@@ -323,8 +323,7 @@ def _dt(text: str | None) -> datetime | None:
 def _hot_queries():
     yield "most viewed", sqlite_store.SQL_MOST_VIEWED, (10,)
     yield "recently viewed", sqlite_store.SQL_RECENTLY_VIEWED, (DANA["id"], 10)
-    yield "stats totals", sqlite_store.SQL_STATS_TOTALS, (UNKNOWN,)
-    yield "stats days", sqlite_store.SQL_STATS_DAYS, (UNKNOWN, 1, 30)
+    yield "stats", sqlite_store.SQL_STATS, (UNKNOWN, UNKNOWN, 1, 30)
     yield "audit by id", sqlite_store.SQL_AUDIT_BY_ID, ("ffffffffffffffffffffffff",)
     yield "viewer exists", sqlite_store._SQL_VIEWER_EXISTS, (DANA["id"], UNKNOWN)
     at = datetime(2026, 11, 1, tzinfo=UTC)
@@ -346,7 +345,8 @@ def test_hot_queries_search_indexes_and_never_sort(tmp_path, dataset):
     conn = sqlite3.connect(path)
     try:
         for name, sql, params in _hot_queries():
-            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)
+                    if row[3] not in ("COMPOUND QUERY", "LEFT-MOST SUBQUERY", "UNION ALL")]  # a UNION's frame
             assert plan, name
             for step in plan:
                 assert step.startswith("SEARCH "), (name, plan)  # never a full SCAN of a table or index
@@ -454,6 +454,24 @@ def _process_worker(store, dashboard_id: str, users: list[dict], calls: int, que
     for t in threads:
         t.join()
     queue.put((counts, errors))
+
+
+def test_views_written_in_one_group_get_their_own_counts_and_one_failure_stays_its_own(tmp_path, dataset):
+    s = open_store(str(tmp_path / "group.db"))
+    s.load(dataset)
+    try:
+        def pending(dashboard_id):
+            return sqlite_store._PendingView(dashboard_id, DANA["id"], DANA["email"], to_ms(ANCHOR),
+                                             sqlite_store.object_id(ANCHOR), sqlite_store.object_id(ANCHOR))
+        batch = [pending(UNKNOWN), pending(None), pending(UNKNOWN)]  # None breaks a NOT NULL column
+        s._write_views(batch)
+        assert [v.finished for v in batch] == [True, True, True]
+        assert [batch[0].outcome()["viewCount"], batch[2].outcome()["viewCount"]] == [1, 2]
+        with pytest.raises(sqlite3.IntegrityError):
+            batch[1].outcome()
+        assert s.dashboard_stats(UNKNOWN, TODAY)["totalViews"] == 2
+    finally:
+        s.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")

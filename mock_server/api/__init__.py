@@ -26,7 +26,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status=status, mimetype="application/json")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made for every request: no frozen-dataclass __setattr__ detour
 class Call:
     """What a handler may use: the operation, its validated parameters, the caller, and the app state."""
 
@@ -45,7 +45,8 @@ class Call:
 
 def _view(handler: Handler) -> Callable[..., Response]:
     def view(**_path_args: str) -> Response:  # path args arrive validated in g.params
-        return handler(Call(op=g.operation, params=g.params, principal=g.principal,
+        ctx = g._get_current_object()
+        return handler(Call(op=ctx.operation, params=ctx.params, principal=ctx.principal,
                             state=current_app.extensions["insights_mock"]))
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,15 @@ class Dataset:
     mappings:   ToolMappingRef {mappingId, tool, name}
     views:      {_id, dashboardId, userId, viewedAt}
     audit_logs: AuditLogEntry, vendor field names
+    views and audit_logs may be one-shot iterators (datagen.stream): a store reads each of them once.
     """
 
     account: str
     users: list[dict] = field(default_factory=list)
     dashboards: list[dict] = field(default_factory=list)
     mappings: list[dict] = field(default_factory=list)
-    views: list[dict] = field(default_factory=list)
-    audit_logs: list[dict] = field(default_factory=list)
+    views: Iterable[dict] = field(default_factory=list)
+    audit_logs: Iterable[dict] = field(default_factory=list)
 
 
 class Store(Protocol):

@@ -28,8 +28,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 import orjson
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers wait in SQLite's busy handler instead
+    fcntl = None
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
@@ -109,11 +115,11 @@ WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND u.id = d.owner
 ORDER BY r.last_ms DESC, r.dashboard_id
 LIMIT ?"""
 
-SQL_STATS_TOTALS = """
-SELECT view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?"""
-
-SQL_STATS_DAYS = """
-SELECT day, views FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
+# Both in one statement, so one snapshot without BEGIN/COMMIT: the totals row first (kind 0), then the days.
+SQL_STATS = """
+SELECT 0, view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?
+UNION ALL
+SELECT 1, day, views, NULL, NULL FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
 
 SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
 
@@ -215,6 +221,12 @@ def _target_key(target_type: str, target_id: str) -> str:
     return target_id.lower() if target_type in _UUID_TYPES else target_id
 
 
+@lru_cache(maxsize=16)
+def _day_texts(first_day: int, last_day: int) -> tuple[str, ...]:
+    """The ISO dates of a stats window; the same window serves a whole day of requests."""
+    return tuple(day_date(d).isoformat() for d in range(first_day, last_day + 1))
+
+
 def _summary(row: tuple) -> dict:
     (dashboard_id, name, description, tags, kpi_count, owner_id, owner_email, owner_name,
      view_count, last_ms) = row
@@ -300,6 +312,91 @@ class _Pool:
             self._idle, self._owned = [], []
 
 
+class _PendingView:
+    """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
+
+    __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error",
+                 "finished")
+
+    def __init__(self, dashboard_id: str, user_id: str, user_email: str, ms: int, view_id: str, audit_id: str):
+        self.dashboard_id, self.user_id, self.user_email, self.ms = dashboard_id, user_id, user_email, ms
+        self.view_id, self.audit_id = view_id, audit_id
+        self.result: dict | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+    def done(self, result: dict) -> None:
+        self.result, self.finished = result, True
+
+    def failed(self, error: BaseException) -> None:
+        self.error, self.finished = error, True
+
+    def outcome(self) -> dict:
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise StoreError("the write of this view was interrupted")
+        return self.result
+
+
+class _WriterTurns:
+    """The view writes of one database file take turns, and share them.
+
+    Turns: the threads of a process on a lock, the processes on flock() of the database file. Both wake
+    a waiter the moment the writer before it is done, where SQLite's busy handler would have it sleep and
+    retry in steps of milliseconds. Anything else writing the file (loads, other programs) still meets
+    SQLite's own locking and busy timeout.
+    Sharing (group commit): a thread that gets the turn writes every view its process's threads queued
+    meanwhile in one transaction; those threads then find their view written and return.
+
+    flock() and SQLite's POSIX record locks are independent on Linux and macOS; the descriptor is never
+    closed while the store is open, because closing any descriptor of the file would drop this process's
+    POSIX locks on it. A forked child opens its own (an inherited one would share the parent's lock)."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._threads = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_PendingView] = []
+        self._fd: int | None = None
+        self._pid = 0
+        self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
+
+    def write_in_group(self, view: _PendingView, write: Callable[[list[_PendingView]], None]) -> dict:
+        with self._queue_lock:
+            self._queue.append(view)
+        with self._threads:
+            if not view.finished:  # nobody took it along yet: this thread writes the queue
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with self._flock():
+                        write(batch)
+                finally:
+                    for queued in batch:
+                        if not queued.finished:
+                            queued.failed(StoreError("the write of this view was interrupted"))
+        return view.outcome()
+
+    @contextmanager
+    def _flock(self) -> Iterator[None]:
+        if self._pid != os.getpid():
+            if self._fd is not None:
+                self._inherited.append(self._fd)
+            self._fd, self._pid = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+
 class SQLiteStore:
     """The Store of mock_server.store.base on SQLite. Build it with open_store()."""
 
@@ -311,11 +408,14 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._load_wait_s = load_wait_s
-        if db_path is None:
+        self._turns: _WriterTurns | None = None
+        if db_path is None:  # one connection behind a lock: writers already take turns
             self._conns: _SingleConnection | _Pool = _SingleConnection(lambda: self._connect(":memory:"))
         else:
             self._conns = _Pool(lambda: self._connect(db_path))
         self._init_schema()
+        if db_path is not None and fcntl is not None:
+            self._turns = _WriterTurns(db_path)  # the file exists now
 
     # -- connections and transactions ------------------------------------------------------------------
 
@@ -492,12 +592,12 @@ class SQLiteStore:
     # -- reads -----------------------------------------------------------------------------------------
 
     def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             rows = conn.execute(SQL_RECENTLY_VIEWED, (user_id.lower(), limit)).fetchall()
         return [_summary(row) for row in rows]
 
     def most_viewed(self, limit: int) -> list[dict]:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             rows = conn.execute(SQL_MOST_VIEWED, (limit,)).fetchall()
         return [_summary(row) for row in rows]
 
@@ -505,11 +605,12 @@ class SQLiteStore:
         dashboard_id = dashboard_id.lower()
         last_day = day_number(today)
         first_day = last_day - 29
-        with self._read() as conn:
-            totals = conn.execute(SQL_STATS_TOTALS, (dashboard_id,)).fetchone()
-            per_day = dict(conn.execute(SQL_STATS_DAYS, (dashboard_id, first_day, last_day)).fetchall())
-        daily = [{"date": day_date(d).isoformat(), "views": per_day.get(d, 0)}
-                 for d in range(first_day, last_day + 1)]
+        with self._conns.connection() as conn:
+            rows = conn.execute(SQL_STATS, (dashboard_id, dashboard_id, first_day, last_day)).fetchall()
+        totals = next((row[1:] for row in rows if row[0] == 0), None)
+        per_day = {row[1]: row[2] for row in rows if row[0] == 1}
+        daily = [{"date": text, "views": per_day.get(d, 0)}
+                 for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day, last_day))]
         views_30 = sum(item["views"] for item in daily)
         views_7 = sum(item["views"] for item in daily[-7:])
         view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
@@ -538,53 +639,73 @@ class SQLiteStore:
         return Page(items=[orjson.loads(doc) for (doc,) in docs], total=total)
 
     def audit_log(self, audit_log_id: str) -> dict | None:
-        with self._read() as conn:
+        with self._conns.connection() as conn:  # one statement: its own snapshot
             row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
         return orjson.loads(row[0]) if row else None
 
     # -- writes ----------------------------------------------------------------------------------------
 
     def record_view(self, dashboard_id: str, user: dict, at: datetime) -> dict:
-        dashboard_id = dashboard_id.lower()
-        user_id = user["id"].lower()
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        ms = to_ms(at)
-        view_id = object_id(at)
-        audit_id = object_id(at)
-        stamp = iso_ms(ms)
-        with self._write() as conn:
-            account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
-            if account_row is None:
-                raise StoreError("record_view before any dataset was loaded")
-            name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
-            known = 1 if name_row else 0
-            new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
-            conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
-                         (view_id, dashboard_id, user_id, ms))
-            conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
-            view_count = conn.execute(
-                _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
-            conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
-            entry = {
-                "_id": audit_id,
-                "user_id": user_id,
-                "user_email": user["email"],
-                "type": "dashboard",
-                "action": "view",
-                "target_id": dashboard_id,
-                "account": account_row[0],
-            }
-            if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
-                entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
-            entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
-            conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
-            conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
-        return {"_id": view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
+        view = _PendingView(dashboard_id.lower(), user["id"].lower(), user["email"], to_ms(at),
+                            object_id(at), object_id(at))
+        if self._turns is None:
+            with self._write() as conn:
+                return self._insert_view(conn, view)
+        return self._turns.write_in_group(view, self._write_views)
+
+    def _write_views(self, views: list[_PendingView]) -> None:
+        """One transaction for the views this process's threads queued meanwhile; each still gets its own
+        count, in order, and pages they share (the dashboard's totals, the day) are written once."""
+        try:
+            with self._write() as conn:
+                results = [self._insert_view(conn, view) for view in views]
+        except Exception as exc:
+            if len(views) > 1:  # one failing view must not fail the others: each alone, then
+                for view in views:
+                    self._write_views([view])
+            else:
+                views[0].failed(exc)
+            return
+        for view, result in zip(views, results):
+            view.done(result)
+
+    def _insert_view(self, conn: sqlite3.Connection, view: _PendingView) -> dict:
+        dashboard_id, user_id, ms, stamp = view.dashboard_id, view.user_id, view.ms, iso_ms(view.ms)
+        account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
+        if account_row is None:
+            raise StoreError("record_view before any dataset was loaded")
+        name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
+        known = 1 if name_row else 0
+        new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
+        conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
+                     (view.view_id, dashboard_id, user_id, ms))
+        conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
+        view_count = conn.execute(
+            _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
+        conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
+        entry = {
+            "_id": view.audit_id,
+            "user_id": user_id,
+            "user_email": view.user_email,
+            "type": "dashboard",
+            "action": "view",
+            "target_id": dashboard_id,
+            "account": account_row[0],
+        }
+        if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
+            entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
+        entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
+        conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
+        conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
+        return {"_id": view.view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
                 "viewCount": view_count}
 
     def close(self) -> None:
         self._conns.close()
+        if self._turns is not None:
+            self._turns.close()
 
     # -- scenarios (mock_server.scenarios): which one the data is, and a generation every process follows --
 
