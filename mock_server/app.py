@@ -89,7 +89,12 @@ class MockState:
         return self.scenarios.settings.sizes
 
     def make_dataset(self) -> Dataset:
+        """The scenario's data, in lists."""
         return self.scenarios.make_dataset()
+
+    def stream_dataset(self) -> Dataset:
+        """The same data with views and audit entries made as the store loads them (flat memory)."""
+        return self.scenarios.make_dataset(streaming=True)
 
     def reset(self) -> None:
         """Regenerate the scenario's data from its seed and the anchor; restart the fault RNG (in every
@@ -141,7 +146,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
         scenarios=scenarios, journal=journal,
     )
     app.extensions[EXTENSION] = state
-    store.ensure_loaded(state.make_dataset)
+    store.ensure_loaded(state.stream_dataset)
     scenarios.start(state)
 
     # Registered before CORS: Flask runs after_request functions in reverse, so ours sees CORS's headers.

@@ -219,15 +219,16 @@ def settle(scenario: Scenario, config: dict[str, Any], explicit: set[str], *, re
 
 
 def build_dataset(scenario: Scenario, settings: Settings, *, anchor: datetime, users: list[dict],
-                  account: str) -> Dataset:
+                  account: str, streaming: bool = False) -> Dataset:
     """The generated data of the settings with the scenario's pins laid on top. Without pins the views and
     audit entries stay one-shot iterators (datagen.stream) that the store consumes as it loads, so a 1M-row
-    scenario loads in flat memory; pins need the lists to check and extend."""
+    scenario loads in flat memory; pins need the lists to check and extend. streaming=False: lists always."""
     pins = scenario.document.get("pins")
-    if not pins:
+    if streaming and not pins:
         return stream(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
     dataset = generate(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
-    _Pinner(scenario, settings.seed, anchor, dataset, users).apply(pins)
+    if pins:
+        _Pinner(scenario, settings.seed, anchor, dataset, users).apply(pins)
     return dataset
 
 
@@ -421,9 +422,11 @@ class ScenarioRuntime:
         # A function of the name only, so every worker settles a switched-to scenario the same way.
         return settle(scenario, self.config, self.explicit, refine=scenario.name == self.startup)
 
-    def make_dataset(self, scenario: Scenario | None = None, settings: Settings | None = None) -> Dataset:
+    def make_dataset(self, scenario: Scenario | None = None, settings: Settings | None = None, *,
+                     streaming: bool = False) -> Dataset:
+        """The scenario's data; streaming=True for a store to load (one-shot iterators, flat memory)."""
         return build_dataset(scenario or self.scenario, settings or self.settings, anchor=self.anchor,
-                             users=self.users, account=self.account)
+                             users=self.users, account=self.account, streaming=streaming)
 
     def faults(self, previous: Faults | None = None) -> Faults:
         s = self.settings
@@ -448,7 +451,7 @@ class ScenarioRuntime:
     def switch(self, state, name: str) -> None:
         scenario = load(self.directory, name)
         settings = self._settle(scenario)
-        dataset = self.make_dataset(scenario, settings)
+        dataset = self.make_dataset(scenario, settings, streaming=True)
         with self.lock:
             generation = state.store.load_scenario(dataset, scenario.name)
             self.scenario, self.settings = scenario, settings
@@ -456,7 +459,7 @@ class ScenarioRuntime:
             state.faults = self.faults(state.faults)
 
     def reset(self, state) -> None:
-        dataset = self.make_dataset()
+        dataset = self.make_dataset(streaming=True)
         with self.lock:
             self.generation = state.store.load_scenario(dataset, self.name)
             state.faults = self.faults(state.faults)
