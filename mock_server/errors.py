@@ -96,6 +96,12 @@ def snake_code(phrase: str) -> str:
     return re.sub(r"[^a-z]+", "_", phrase.lower()).strip("_") or "error"
 
 
+def refusal_body(status: int, phrase: str) -> bytes:
+    """The Error body of a request the HTTP server itself refuses before the app sees it (werkzeug's handler,
+    gunicorn's worker). Never quotes the request: its bytes may be a token or garbage."""
+    return orjson.dumps(error_body(status, snake_code(phrase), f"{phrase} - the HTTP server refused the request"))
+
+
 def request_id_or_none() -> str | None:
     try:
         return g.get("request_id")

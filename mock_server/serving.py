@@ -18,7 +18,7 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 from .app import create_app
 from .config import ConfigError, load_config
 from .store import StoreError
-from .errors import error_body, snake_code
+from .errors import refusal_body
 
 
 class _Handler(WSGIRequestHandler):
@@ -36,7 +36,7 @@ class _Handler(WSGIRequestHandler):
         if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
             self.request_version = "HTTP/1.1"
         self.close_connection = True
-        body = orjson.dumps(error_body(code, snake_code(phrase), f"{phrase} - the HTTP server refused the request"))
+        body = refusal_body(code, phrase)
         self.send_response(code, phrase)  # not `message`: it may quote the request's own bytes
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -71,7 +71,8 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
     return {
         "bind": bind_address(host, port),
         "workers": workers,
-        "worker_class": "gthread",
+        # gunicorn's gthread worker, answering the requests gunicorn itself refuses in the Error schema
+        "worker_class": "mock_server.gunicorn_worker.JsonRefusalsWorker",
         "threads": 4,  # a Prefer delay must not stall every other request of a worker
         # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections over
         # them. With one shared socket, the worker that wakes first accepts a whole burst and keeps those

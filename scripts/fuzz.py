@@ -75,9 +75,9 @@ def fuzz(args, base_url: str | None, server: str) -> int:
         statuses = " ".join(f"{code}:{n}" for code, n in op["statuses"].items())
         print(f"{label:<70} " + " ".join(f"{n:>18}" for n in counts) + f" {sum(counts):>7}  {statuses}")
     if data.get("gunicorn_refusals"):
-        print(f"gunicorn refused {sum(data['gunicorn_refusals'].values())} requests itself, in HTML, before the app "
-              f"(statuses {data['gunicorn_refusals']}): its request-line and header limits; known, see "
-              "tests/test_hostile_http.py")
+        print(f"gunicorn refused {sum(data['gunicorn_refusals'].values())} requests itself, before the app "
+              f"(statuses {data['gunicorn_refusals']}): its request-line and header limits, answered in the "
+              "Error schema by mock_server/gunicorn_worker.py and judged like every other answer")
     return result.returncode
 
 

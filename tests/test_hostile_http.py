@@ -7,10 +7,10 @@ answer /__admin/health afterwards.
 
 What the HTTP server itself refuses before Flask sees the request is at the end (SERVER_REFUSALS). werkzeug's
 refusals answer in the Error schema (serving._Handler.send_error) and a missing or invalid Host in HTTP/1.1
-is a 400 from mock_server/http_guard.py on both servers; gunicorn answers its own refusals (a header field
-over 8190 bytes, a request line over 4094 bytes, raw non-ASCII bytes in the request line, a malformed request
-line, HTTP/2.0, a repeated Host, control bytes in a header) with an HTML 4xx and offers no hook to change that:
-those are strict xfails, so a fix shows up as a failure to update.
+is a 400 from mock_server/http_guard.py on both servers; gunicorn's own refusals (a header field over 8190
+bytes, a request line over 4094 bytes, raw non-ASCII bytes in the request line, a malformed request line,
+HTTP/2.0, a repeated Host, control bytes in a header) are answered in the Error schema by
+mock_server/gunicorn_worker.py instead of gunicorn's HTML page.
 """
 
 from __future__ import annotations
@@ -159,20 +159,18 @@ def test_hostile_paths_are_400_or_404(server, target):
     check(send(port, raw_request(b"GET", target, auth())), port, {400, 404})
 
 
-def test_raw_non_utf8_bytes_in_the_path_are_a_json_400(server, request):
+def test_raw_non_utf8_bytes_in_the_path_are_a_json_400(server):
+    # gunicorn refuses a raw non-ASCII request line itself: gunicorn_worker answers that in the Error schema
     name, port, _ = server
-    if name == "gunicorn":  # a known defect, kept visible: strict, so a fix turns it into a failure to update
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "gunicorn rejects raw non-ASCII request lines itself, with an HTML 400, before Flask")))
     check(send(port, raw_request(b"GET", PREFIX.encode() + b"/\xff\xfe", auth())), port, {400})
 
 
-def test_a_10kb_id_is_a_json_400(server, request):
+def test_a_10kb_id_is_a_json_400_or_414(server):
+    # werkzeug passes it to the app (400: not an id); gunicorn's limit_request_line (4094) refuses it first,
+    # and gunicorn_worker answers that 414 in the Error schema.
     name, port, _ = server
-    if name == "gunicorn":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "gunicorn's limit_request_line (4094) answers an HTML 414 before Flask")))
-    check(send(port, raw_request(b"GET", PREFIX.encode() + b"/" + b"a" * 10_000, auth())), port, {400})
+    expected = {414} if name == "gunicorn" else {400}
+    check(send(port, raw_request(b"GET", PREFIX.encode() + b"/" + b"a" * 10_000, auth())), port, expected)
 
 
 @pytest.mark.parametrize("target", [
@@ -308,9 +306,7 @@ SERVER_REFUSALS = {
 
 
 @pytest.mark.parametrize("name", sorted(SERVER_REFUSALS))
-def test_requests_the_http_server_refuses_still_get_the_error_schema(server, name, request):
+def test_requests_the_http_server_refuses_still_get_the_error_schema(server, name):
     server_name, port, _ = server
-    if server_name == "gunicorn":  # gunicorn's parser answers these in HTML and offers no hook to change it
-        request.applymarker(pytest.mark.xfail(strict=True, reason="gunicorn answers its own refusals in HTML"))
     data, statuses = SERVER_REFUSALS[name]
     check(send(port, data), port, statuses)
