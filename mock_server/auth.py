@@ -150,6 +150,15 @@ def authorize(principal: Principal, op: Operation) -> None:
                     details=[{"location": "header", "name": "Authorization", "message": reason}])
 
 
+def may_call(principal: Principal, op: Operation) -> bool:
+    """Whether authorize() lets the token through (expiry aside): what the banner and /docs show per token."""
+    try:
+        authorize(principal, op)
+    except Forbidden:
+        return False
+    return True
+
+
 def _challenge(error: str | None, description: str) -> Unauthorized:
     header = f'Bearer realm="{REALM}"'
     if error is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import access_log
-from .auth import TokenRegistry, TokenFileError
+from .auth import TokenFileError, TokenRegistry, may_call
 from .config import ConfigError, load_config
 from .faults import parse_latency
 from .scenarios import load as load_scenario
@@ -184,7 +184,7 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     ]
     ops = list(spec.operations.values())
     for token, principal in tokens.entries():
-        allowed = [op for op in ops if principal.scopes & op.required_scopes and principal.role in op.required_roles]
+        allowed = [op for op in ops if may_call(principal, op)]
         if principal.expires is not None and principal.expires <= (config["NOW"] or datetime.now(UTC)):
             what = f"expired {iso(principal.expires)}: 401 everywhere"
         elif len(allowed) == len(ops):

@@ -29,8 +29,8 @@ import orjson
 from flask import Blueprint, Response, current_app, redirect, request
 
 from .admin import is_loopback
-from .auth import Principal, TokenRegistry, authorize
-from .errors import Forbidden, NotFound
+from .auth import TokenRegistry, may_call
+from .errors import NotFound
 from .spec import Spec
 
 # What the page loads from the bundle; anything else under /docs/assets is a 404.
@@ -179,17 +179,9 @@ def token_access(spec: Spec, tokens: TokenRegistry, now) -> list[dict]:
             "role": principal.role,
             "scopes": sorted(principal.scopes),
             "expired": principal.expires is not None and principal.expires <= now,
-            "allowed": [op.operation_id for op in spec.operations.values() if _may_call(principal, op)],
+            "allowed": [op.operation_id for op in spec.operations.values() if may_call(principal, op)],
         })
     return rows
-
-
-def _may_call(principal: Principal, op) -> bool:
-    try:
-        authorize(principal, op)
-    except Forbidden:
-        return False
-    return True
 
 
 def render_page(spec: Spec, tokens: TokenRegistry, *, now, version: str, show_tokens: bool) -> str:

@@ -12,7 +12,6 @@ import socket
 import sys
 from typing import Any
 
-import orjson
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from .app import create_app

@@ -177,3 +177,23 @@ def test_a_bad_tokens_file_is_refused_clearly(tmp_path, document, problem):
 def test_a_missing_tokens_file_is_refused_clearly(tmp_path):
     with pytest.raises(TokenFileError, match="cannot read"):
         TokenRegistry.from_file(tmp_path / "none.yaml")
+
+
+
+def test_may_call_agrees_with_authorize_for_every_token_and_operation():
+    from mock_server.errors import Forbidden
+    from mock_server.spec import load_spec
+
+    spec = load_spec(auth.Path(__file__).resolve().parent.parent / "openapi.yaml")
+    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parent.parent / "fixtures" / "tokens.yaml")
+    verdicts = set()
+    for _, principal in registry.entries():
+        for op in spec.operations.values():
+            try:
+                auth.authorize(principal, op)
+                allowed = True
+            except Forbidden:
+                allowed = False
+            assert auth.may_call(principal, op) is allowed, (principal.role, op.operation_id)
+            verdicts.add(allowed)
+    assert verdicts == {True, False}  # the fixtures exercise both answers
