@@ -83,14 +83,7 @@ def _mint_in_child(queue) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is what gunicorn does; needs a POSIX system")
 def test_forked_children_do_not_repeat_the_parent():
     parent = [object_id(AT) for _ in range(2000)]
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    children = [ctx.Process(target=_mint_in_child, args=(queue,)) for _ in range(3)]
-    for child in children:
-        child.start()
-    batches = [queue.get(timeout=60) for _ in children]
-    for child in children:
-        child.join(timeout=60)
+    batches = _batches_from_forked_children(_mint_in_child)
     all_ids = parent + [oid for batch in batches for oid in batch]
     assert len(set(all_ids)) == len(all_ids)
     # Each process has its own random part (bytes 4..8), so counters that happen to meet cannot collide.
@@ -131,14 +124,20 @@ def _request_ids_in_child(queue) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is what gunicorn does; needs a POSIX system")
 def test_forked_children_draw_their_own_request_id_prefix():
     parent = [request_id() for _ in range(100)]
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    children = [ctx.Process(target=_request_ids_in_child, args=(queue,)) for _ in range(3)]
-    for child in children:
-        child.start()
-    batches = [queue.get(timeout=60) for _ in children]
-    for child in children:
-        child.join(timeout=60)
+    batches = _batches_from_forked_children(_request_ids_in_child)
     all_ids = parent + [rid for batch in batches for rid in batch]
     assert len(set(all_ids)) == len(all_ids)
     assert len({batch[0][:16] for batch in batches} | {parent[0][:16]}) == 4
+
+
+def _batches_from_forked_children(mint, children: int = 3) -> list[list[str]]:
+    """What `mint(queue)` puts on the queue in each of `children` forked processes."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=mint, args=(queue,)) for _ in range(children)]
+    for proc in procs:
+        proc.start()
+    batches = [queue.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    return batches
