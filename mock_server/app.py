@@ -30,14 +30,16 @@ from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import access_log, ids
-from .api import json_response, register_api
-from .auth import TokenRegistry, authorize, forced_challenge
+from .api import handlers, json_response, register_api
+from .auth import Principal, TokenRegistry, authorize, forced_challenge
 from .config import explicit_keys, load_config
 from .datagen import Sizes
-from .errors import ApiError, InternalError, ResponseContractError, error_response, register_error_handlers
+from .errors import (CONTRACT_VIOLATION, ApiError, InternalError, contract_violation, error_response,
+                     register_error_handlers)
 from .faults import Faults
 from .http_guard import HostGuard
 from .journal import RAW_BODY_CAP, Journal, Redactor
+from .pipeline import ApiPipeline
 from .scenarios import ScenarioRuntime
 from .spec import Operation, Spec, load_spec
 from .store import open_store
@@ -96,6 +98,24 @@ class MockState:
         """The same data with views and audit entries made as the store loads them (flat memory)."""
         return self.scenarios.make_dataset(streaming=True)
 
+    def admit(self, op: Operation, authorization: str | None, path_args: dict[str, str],
+              query) -> tuple[Principal, dict[str, Any]]:
+        """The checks of every API call, in order: authentication (401), authorisation (403), the parameters
+        (400). Returns the caller and the typed parameters."""
+        principal = self.tokens.authenticate(authorization, self.clock.now())
+        authorize(principal, op)
+        return principal, self.request_validators[op.operation_id].parse(path_args, query)
+
+    @staticmethod
+    def request_id(incoming: str) -> str:
+        """A sane X-Request-Id of the client, echoed; otherwise a new one."""
+        return incoming if _REQUEST_ID.fullmatch(incoming) else ids.request_id()
+
+    @staticmethod
+    def api_headers(request_id: str) -> list[tuple[str, str]]:
+        """The headers of every answer of an operation, besides Content-Type and Content-Length."""
+        return [("X-Content-Type-Options", "nosniff"), ("X-Request-Id", request_id), ("Cache-Control", "no-store")]
+
     def reset(self) -> None:
         """Regenerate the scenario's data from its seed and the anchor; restart the fault RNG (in every
         process sharing the database: the scenario generation moves)."""
@@ -109,7 +129,6 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     config = load_config(test_config)
     app = Flask("mock_server")
     app.config.update(config)
-    app.wsgi_app = HostGuard(app.wsgi_app)  # RFC 9112's Host rules, before Flask (http_guard.py)
 
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
@@ -160,6 +179,9 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
          # No Origin header, no CORS headers; with "*" configured answer "*" rather than echo the origin.
          always_send=False, send_wildcard=True)
     _only_with_origin(app, cors_after=app.after_request_funcs[None][-1])
+    if config["FAST_PATH"]:
+        app.wsgi_app = ApiPipeline(state, app.wsgi_app, handlers(spec), testing=app.testing)
+    app.wsgi_app = HostGuard(app.wsgi_app)  # RFC 9112's Host rules, before anything else (http_guard.py)
     return app
 
 
@@ -172,8 +194,7 @@ def _serve_spec() -> Response:
 
 
 def _request_id(req) -> str:
-    incoming = req.headers.get("X-Request-Id", "")
-    return incoming if _REQUEST_ID.fullmatch(incoming) else ids.request_id()
+    return MockState.request_id(req.headers.get("X-Request-Id", ""))
 
 
 def _only_with_origin(app: Flask, cors_after) -> None:
@@ -211,9 +232,7 @@ def _before_request() -> Response | None:
         raise InternalError(details=[{"message": f"Injected by the server-wide error rate "
                                                  f"({state.faults.error_rate})"}])
 
-    ctx.principal = state.tokens.authenticate(headers.get("Authorization"), state.clock.now())
-    authorize(ctx.principal, op)
-    ctx.params = state.request_validators[op.operation_id].parse(req.view_args or {}, req.args)
+    ctx.principal, ctx.params = state.admit(op, headers.get("Authorization"), req.view_args or {}, req.args)
     return None
 
 
@@ -257,12 +276,14 @@ def _after_request(response: Response) -> Response:
             response = _contract_violation(op, response.status_code, problems)
     headers = response.headers
     request_id = ctx.get("request_id") or _request_id(req)
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Request-Id"] = request_id
     if op is not None:
-        headers["Cache-Control"] = "no-store"
+        for name, value in state.api_headers(request_id):
+            headers[name] = value
         if ctx.get("preference_applied"):
             headers["Preference-Applied"] = ctx.preference_applied
+    else:
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Request-Id"] = request_id
     principal = ctx.get("principal")
     access_log.log_request(
         method=req.method, path=req.path, status=response.status_code,
@@ -298,10 +319,5 @@ def _journal(journal: Journal, response: Response, op: Operation | None, princip
 
 def _contract_violation(op: Operation | None, status: int, problems: list[str]) -> Response:
     where = op.operation_id if op is not None else f"{request.method} {request.path}"
-    message = f"response {status} of {where} does not match openapi.yaml: " + "; ".join(problems)
-    if current_app.testing:
-        raise ResponseContractError(message)
-    _logger.error(message)
-    return error_response(500, "response_validation_failed",
-                          "Internal server error - The mock built a response that does not match its spec",
-                          details=[{"message": p} for p in problems])
+    details = contract_violation(where, status, problems, testing=current_app.testing)
+    return error_response(500, *CONTRACT_VIOLATION, details=details)

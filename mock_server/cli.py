@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", dest="RELOAD", default=None, action=argparse.BooleanOptionalAction,
                        help="apply edits of the tokens file, the spec and the scenario files without a restart "
                             "(one worker only) [env MOCK_RELOAD]")
+    serve.add_argument("--fast-path", dest="FAST_PATH", default=None, action=argparse.BooleanOptionalAction,
+                       help="answer the common case of the API at the WSGI level, in front of Flask (default on; "
+                            "--no-fast-path sends every request through Flask's pipeline) [env MOCK_FAST_PATH]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
     check = commands.add_parser("scenarios", help="list and check the scenario files",
                                 description="Check every scenario file (schema and pins) and list them; exit 1 "

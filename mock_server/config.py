@@ -132,6 +132,7 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "SCENARIOS_DIR": (_str, str(REPO_ROOT / "fixtures" / "scenarios")),
     "JOURNAL_SIZE": (_int(0, 100_000), 200),  # 0: no journal
     "RELOAD": (_bool, False),
+    "FAST_PATH": (_bool, True),  # mock_server.pipeline; off: every request through Flask's pipeline
 }
 SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
 

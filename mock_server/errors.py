@@ -9,6 +9,7 @@ it, so the wording lives in openapi.yaml. A 500 never carries a traceback; the l
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -68,6 +69,20 @@ class InternalError(ApiError):
 
 class ResponseContractError(RuntimeError):
     """A response the server built does not match openapi.yaml: a bug of the mock, never of the client."""
+
+
+CONTRACT_VIOLATION = ("response_validation_failed",
+                      "Internal server error - The mock built a response that does not match its spec")
+
+
+def contract_violation(where: str, status: int, problems: list[str], *, testing: bool) -> list[dict]:
+    """A response of the mock broke its spec: under test that fails the test (raises); otherwise it is logged
+    at ERROR and the caller answers 500 CONTRACT_VIOLATION with the returned details."""
+    message = f"response {status} of {where} does not match openapi.yaml: " + "; ".join(problems)
+    if testing:
+        raise ResponseContractError(message)
+    logging.getLogger("insights_mock").error(message)
+    return [{"message": p} for p in problems]
 
 
 def error_response(status: int, error: str, message: str, details: list[dict] | None = None,

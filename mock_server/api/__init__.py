@@ -3,7 +3,8 @@
 Each resource module lists its handlers; a handler's function name is its operationId, and the path and
 method come from the spec, so a route cannot drift from the contract. By the time a handler runs, the
 request was authenticated, authorised and validated (app.py); the handler gets a `Call` with the typed
-parameters and the principal, asks the store, and wraps the result in the `{data, message}` envelope.
+parameters and the principal, asks the store, and wraps the result in the `{data, message}` envelope (an
+`Ok`: serialised by Flask's view here, or by the WSGI fast path of mock_server.pipeline).
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ from flask import Blueprint, Flask, Response, current_app, g
 from ..auth import Principal
 from ..spec import Operation, Spec
 
-Handler = Callable[["Call"], Response]
+Handler = Callable[["Call"], "Ok"]
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
     """A success body, serialised with orjson (error bodies are built in errors.py only)."""
     return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+@dataclass(slots=True)
+class Ok:
+    """A handler's success: the envelope, before serialisation."""
+
+    payload: dict[str, Any]
+    status: int = 200
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload)
 
 
 @dataclass(slots=True)  # made for every request: no frozen-dataclass __setattr__ detour
@@ -39,18 +51,37 @@ class Call:
     def store(self):
         return self.state.store
 
-    def ok(self, data: Any, **extra: Any) -> Response:
-        return json_response({"data": data, "message": self.op.success_message, **extra})
+    def ok(self, data: Any, **extra: Any) -> Ok:
+        return Ok({"data": data, "message": self.op.success_message, **extra})
 
 
 def _view(handler: Handler) -> Callable[..., Response]:
     def view(**_path_args: str) -> Response:  # path args arrive validated in g.params
         ctx = g._get_current_object()
-        return handler(Call(op=ctx.operation, params=ctx.params, principal=ctx.principal,
-                            state=current_app.extensions["insights_mock"]))
+        result = handler(Call(op=ctx.operation, params=ctx.params, principal=ctx.principal,
+                              state=current_app.extensions["insights_mock"]))
+        return json_response(result.payload, result.status)
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
     return view
+
+
+def _operation_of(handler: Handler, spec: Spec) -> Operation:
+    op = spec.operations.get(handler.__name__)
+    if op is None:
+        raise LookupError(f"handler {handler.__name__} names no operationId of {spec.path}")
+    return op
+
+
+def handlers(spec: Spec) -> dict[str, tuple[Operation, Handler]]:
+    """operationId -> (operation, handler), for every resource module; what the fast path dispatches on."""
+    from . import audit_logs, dashboards
+
+    found = {}
+    for module in (dashboards, audit_logs):
+        for handler in module.HANDLERS:
+            found[handler.__name__] = (_operation_of(handler, spec), handler)
+    return found
 
 
 def build_blueprint(name: str, spec: Spec, handlers: Iterable[Handler]) -> tuple[Blueprint, dict[str, Operation]]:
@@ -58,9 +89,7 @@ def build_blueprint(name: str, spec: Spec, handlers: Iterable[Handler]) -> tuple
     blueprint = Blueprint(name, __name__)
     endpoints: dict[str, Operation] = {}
     for handler in handlers:
-        op = spec.operations.get(handler.__name__)
-        if op is None:
-            raise LookupError(f"handler {handler.__name__} names no operationId of {spec.path}")
+        op = _operation_of(handler, spec)
         blueprint.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=_view(handler),
                                methods=[op.method])
         endpoints[f"{name}.{op.operation_id}"] = op

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Response
-
-from . import Call
+from . import Call, Ok
 
 RESOURCE = "dashboards"
 
 
-def getRecentlyViewedDashboards(call: Call) -> Response:  # noqa: N802 - named after the operationId
+def getRecentlyViewedDashboards(call: Call) -> Ok:  # noqa: N802 - named after the operationId
     return call.ok(call.store.recently_viewed(call.principal.user_id, call.params["limit"]))
 
 
-def getMostViewedDashboards(call: Call) -> Response:  # noqa: N802
+def getMostViewedDashboards(call: Call) -> Ok:  # noqa: N802
     return call.ok(call.store.most_viewed(call.params["limit"]))
 
 
-def getDashboardStats(call: Call) -> Response:  # noqa: N802
+def getDashboardStats(call: Call) -> Ok:  # noqa: N802
     return call.ok(call.store.dashboard_stats(call.params["dashboardId"], call.state.clock.today()))
 
 
-def recordDashboardView(call: Call) -> Response:  # noqa: N802
+def recordDashboardView(call: Call) -> Ok:  # noqa: N802
     return call.ok(call.store.record_view(call.params["dashboardId"], call.principal.user, call.state.clock.now()))
 
 

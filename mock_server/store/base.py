@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,12 @@ class Store(Protocol):
         Safe under concurrent writers in several processes sharing one database file."""
 
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
-                   filters: AuditLogFilter) -> Page:
-        """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching."""
+                   filters: AuditLogFilter, *, raw: bool = False) -> Page:
+        """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching. With `raw`
+        the items are orjson.Fragment of the stored JSON: serialised as they are, never parsed (the API's way)."""
 
-    def audit_log(self, audit_log_id: str) -> dict | None:
-        """One AuditLogEntry by _id (case-insensitive hex), or None."""
+    def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
+        """One AuditLogEntry by _id (case-insensitive hex), or None; with `raw`, an orjson.Fragment."""
 
     def close(self) -> None:
         """Release connections."""

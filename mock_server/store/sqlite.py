@@ -227,6 +227,10 @@ def _day_texts(first_day: int, last_day: int) -> tuple[str, ...]:
     return tuple(day_date(d).isoformat() for d in range(first_day, last_day + 1))
 
 
+# The same dashboards' last views are formatted on every list request; a repeated instant costs a lookup.
+_iso_ms_cached = lru_cache(maxsize=16384)(iso_ms)
+
+
 def _summary(row: tuple) -> dict:
     (dashboard_id, name, description, tags, kpi_count, owner_id, owner_email, owner_name,
      view_count, last_ms) = row
@@ -237,7 +241,7 @@ def _summary(row: tuple) -> dict:
     item["tags"] = orjson.loads(tags)
     item["kpiCount"] = kpi_count
     item["viewCount"] = view_count
-    item["lastViewedAt"] = iso_ms(last_ms)
+    item["lastViewedAt"] = _iso_ms_cached(last_ms)
     return item
 
 
@@ -626,7 +630,7 @@ class SQLiteStore:
         }
 
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
-                   filters: AuditLogFilter) -> Page:
+                   filters: AuditLogFilter, *, raw: bool = False) -> Page:
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
         items_sql, count_sql, _ = audit_list_sql(filters)
@@ -636,12 +640,15 @@ class SQLiteStore:
             total = conn.execute(count_sql, params).fetchone()[0]
             docs = (conn.execute(items_sql, [*params, page_size, offset]).fetchall()
                     if offset < total else [])
-        return Page(items=[orjson.loads(doc) for (doc,) in docs], total=total)
+        document = orjson.Fragment if raw else orjson.loads
+        return Page(items=[document(doc) for (doc,) in docs], total=total)
 
-    def audit_log(self, audit_log_id: str) -> dict | None:
+    def audit_log(self, audit_log_id: str, *, raw: bool = False) -> dict | orjson.Fragment | None:
         with self._conns.connection() as conn:  # one statement: its own snapshot
             row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
-        return orjson.loads(row[0]) if row else None
+        if row is None:
+            return None
+        return orjson.Fragment(row[0]) if raw else orjson.loads(row[0])
 
     # -- writes ----------------------------------------------------------------------------------------
 
