@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import Any
 
 import orjson
 
@@ -643,7 +644,7 @@ class SQLiteStore:
         document = orjson.Fragment if raw else orjson.loads
         return Page(items=[document(doc) for (doc,) in docs], total=total)
 
-    def audit_log(self, audit_log_id: str, *, raw: bool = False) -> dict | orjson.Fragment | None:
+    def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
         with self._conns.connection() as conn:  # one statement: its own snapshot
             row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
         if row is None:
