@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wrk socket timeout in seconds; slower answers count as timeout errors (5)")
     p.add_argument("--workers", type=int, default=h.cores(), help="gunicorn workers (cores: %(default)s)")
     p.add_argument("--servers", default="mock,ceiling,prism-static,prism-dynamic",
-                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic, plus flask-floor "
+                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic, plus mock-flask and flask-floor "
                         "(a bare Flask app with the same bodies and server: what any Flask app pays)")
     p.add_argument("--ops", default=",".join(k for k, *_ in OPERATIONS),
                    help="comma-separated subset of " + ",".join(k for k, *_ in OPERATIONS))
@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.ops) - {k for k, *_ in OPERATIONS}
     if unknown:
         p.error(f"unknown operations: {', '.join(sorted(unknown))}")
-    unknown = set(args.servers) - {"mock", "ceiling", "flask-floor", "prism-static", "prism-dynamic"}
+    unknown = set(args.servers) - {"mock", "mock-flask", "ceiling", "flask-floor", "prism-static", "prism-dynamic"}
     if unknown:
         p.error(f"unknown servers: {', '.join(sorted(unknown))}")
     return args
@@ -453,6 +453,7 @@ def compare(results: dict, ops: list[tuple]) -> dict:
         c = {
             "rps_vs_ceiling": h.ratio(rps(mock), rps(ceiling)),
             "flask_floor_vs_ceiling": h.ratio(rps(per.get("flask-floor")), rps(ceiling)),
+            "mock_flask_vs_ceiling": h.ratio(rps(per.get("mock-flask")), rps(ceiling)),
             "rps_vs_prism_static": h.ratio(rps(mock), rps(static)),
             "rps_vs_prism_dynamic": h.ratio(rps(mock), rps(dynamic)),
             "p99_vs_ceiling": h.ratio(p99(mock), p99(ceiling)),
@@ -495,7 +496,7 @@ def split_text(split) -> str:
 
 
 def print_report(report: dict, ops: list[tuple]) -> None:
-    servers = [s for s in ("mock", "ceiling", "flask-floor", "prism-static", "prism-dynamic")
+    servers = [s for s in ("mock", "mock-flask", "ceiling", "flask-floor", "prism-static", "prism-dynamic")
                if s in report["results"]]
     print()
     print(f"wrk: {report['settings']['connections']} connections, {report['settings']['threads']} threads, "
@@ -541,10 +542,11 @@ def print_report(report: dict, ops: list[tuple]) -> None:
                          h.fmt(c["rps_vs_prism_static"], ".2f") if first else "",
                          h.fmt(c["rps_vs_prism_dynamic"], ".2f") if first else "",
                          h.fmt(c["p99_vs_ceiling"], ".2f") if first else "",
+                         h.fmt(c.get("mock_flask_vs_ceiling"), ".2f") if first else "",
                          h.fmt(c.get("flask_floor_vs_ceiling"), ".2f") if first else "", target, result])
             first = False
     print(h.table(rows, ["operation", "mock/ceil", "mock/prism-s", "mock/prism-d", "p99 mock/ceil",
-                         "flask-floor/ceil", "target", "result"]))
+                         "mock-flask/ceil", "flask-floor/ceil", "target", "result"]))
     check = report["results"].get("mock", {}).get("view", {}).get("count_check")
     if check:
         print()
@@ -580,7 +582,7 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
         startup = server.start(timeout=timeout)
         report["servers"][name] = {"argv": server.argv, "startup_s": round(startup, 3)}
 
-    if {"mock", "ceiling", "flask-floor"} & set(args.servers):
+    if {"mock", "mock-flask", "ceiling", "flask-floor"} & set(args.servers):
         # the ceiling answers with the mock's bodies: the mock runs even when only the ceiling is benched
         port = h.free_port()
         mock = Server("mock", mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
@@ -593,6 +595,13 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             servers["mock"] = (mock, ids)
         else:
             del report["servers"]["mock"]
+    if "mock-flask" in args.servers:  # the same mock with every request through Flask (--no-fast-path)
+        port = h.free_port()
+        server = Server("mock-flask", mock_argv(port, work / "mock-flask.db", args.workers, args.seed, args.now,
+                                                [*args.mock_arg, "--no-fast-path"]), port,
+                        log_path=work / "mock-flask.log")
+        launch("mock-flask", server, 600)
+        servers["mock-flask"] = (server, ids)
     for name in ("ceiling", "flask-floor"):
         if name not in args.servers:
             continue
