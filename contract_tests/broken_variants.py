@@ -158,4 +158,6 @@ VARIANTS = {
 def build(name: str, factory: Callable, config: dict) -> Flask:
     if name not in VARIANTS:
         raise ValueError(f"unknown mock variant {name!r}; known: {', '.join(VARIANTS)}")
-    return VARIANTS[name].build(factory, config)
+    # The variants break answers with Flask hooks, which see only what Flask answers: the mock's WSGI fast path
+    # (mock_server/pipeline.py) would answer successes around them.
+    return VARIANTS[name].build(factory, {**config, "FAST_PATH": False})
