@@ -6,7 +6,8 @@ overhead alone held reads to a third of a bare WSGI app's throughput (bench/READ
 
 What it answers: a GET or POST whose method and path match one operation of the spec, without an Origin
 header (CORS), a Prefer header or a `__code` parameter (faults), a request body, or a server-wide latency
-or error rate in force, and that succeeds. Everything else goes to the Flask app unchanged: OPTIONS, CORS,
+or error rate in force (with neither in force, a draw of the fault RNG has no effect, and setting either
+comes with a new RNG: the fast path draws nothing), and that succeeds. Everything else goes to the Flask app unchanged: OPTIONS, CORS,
 forced codes and delays, 404/405, bodies, and every request that ends in an error. So each error still has
 one path (errors.py), and each success has the same steps as Flask's pipeline, in the same order, by the
 same functions: scenario sync, request id, authentication and authorisation, parameter validation
@@ -28,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict
+from werkzeug.datastructures import EnvironHeaders, Headers, ImmutableMultiDict
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import access_log
@@ -144,7 +145,7 @@ class ApiPipeline:
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                    *state.api_headers(request_id)]
         if state.response_validator is not None:
-            problems = state.response_validator.problems(op, status, "application/json", dict(headers), body)
+            problems = state.response_validator.problems(op, status, "application/json", Headers(headers), body)
             if problems:
                 status, body = self._violation(op, status, problems, request_id)
                 headers[1] = ("Content-Length", str(len(body)))
