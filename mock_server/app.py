@@ -172,7 +172,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     app.before_request(_before_request)
     app.after_request(_after_request)
     origins = list(config["CORS_ORIGINS"])
-    CORS(app, origins=origins, methods=["GET", "HEAD", "POST", "OPTIONS"],
+    CORS(app, origins=origins, methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
          allow_headers=["Authorization", "Content-Type", "Prefer", "X-Request-Id"],
          expose_headers=["X-Request-Id", "WWW-Authenticate", "Preference-Applied"],
          supports_credentials=False, max_age=600, vary_header=True,

@@ -249,3 +249,12 @@ def test_create_app_accepts_no_config():
         assert app.test_client().get(url(f"/{UNKNOWN_OBJECT_ID}"), headers=ADMIN).status_code == 404
     finally:
         app.extensions["insights_mock"].store.close()
+
+
+def test_a_local_frontend_may_clear_the_journal(client):
+    """DELETE /__admin/requests from a dev page: the preflight allows DELETE, the answer carries CORS headers."""
+    origin = {"Origin": "http://localhost:5173"}
+    preflight = client.options("/__admin/requests", headers={**origin, "Access-Control-Request-Method": "DELETE"})
+    assert preflight.status_code == 200 and "DELETE" in preflight.headers["Access-Control-Allow-Methods"]
+    cleared = client.delete("/__admin/requests", headers=origin)
+    assert cleared.status_code == 200 and cleared.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
