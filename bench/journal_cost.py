@@ -11,7 +11,9 @@ Three tables, figures only (nothing is asserted), CPU microseconds, the best of 
    per-process files (what --workers N uses). `before` is mock_server/journal.py at REV (default: the
    last commit before the writer thread), loaded from git, next to the current one (`after`).
 2. What making an entry costs, off the request thread: per entry written by the file writer (redaction,
-   JSON, the write, in batches) and per entry made when the ring is read.
+   JSON, the write, in batches) and per entry made when the ring is read; then the writer thread's CPU
+   per request when requests arrive at a steady rate (the 4 KB capture): it writes at most JOURNAL_SIZE
+   entries per flush interval, so its cost per request falls as the rate rises.
 3. The whole Flask pipeline (GET most-viewed, response validation off, as in bench/run.py) per request,
    CPU of the whole process (every thread: the writer's work is in it), for: journal off, the ring,
    files (before and after), and the scenario sync with a --db file checked on every request versus at
@@ -114,6 +116,29 @@ def write_cost(raw: dict, secrets: list[str], directory: str, n: int) -> tuple[f
     return best(written), best(read)
 
 
+def paced_writer_cost(raw: dict, secrets: list[str], directory: str, rate: int, seconds: float) -> tuple[float, int]:
+    """Records at `rate` per second (ticks of 1 ms) for `seconds` with the writer thread on its own
+    (default interval): its CPU per request (process CPU minus this thread's), and the entries it wrote."""
+    journal = journal_after.Journal(200, secrets, directory)
+    per_tick = rate / 1000
+    owed = 0.0
+    started_process, started_thread = time.process_time(), time.thread_time()
+    start = time.perf_counter()
+    recorded = 0
+    while (now := time.perf_counter()) - start < seconds:
+        owed += per_tick
+        while owed >= 1:
+            journal.record(**raw)
+            recorded += 1
+            owed -= 1
+        time.sleep(max(0.0, start + (recorded / rate) - time.perf_counter()) or 0.0005)
+    writer_cpu = (time.process_time() - started_process) - (time.thread_time() - started_thread)
+    skipped = journal.superseded
+    pending = len(journal._ring)
+    journal.close()
+    return writer_cpu / recorded * 1e6, recorded - skipped - pending
+
+
 def per_request_us(client, n: int, flush) -> float:
     # CPU time of this process (every thread): what the journal adds to a request, less disturbed by other
     # processes' load than wall time (a shared machine). File writes are CPU time too (the syscall).
@@ -167,6 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per variant in table 3")
     parser.add_argument("--records", type=int, default=150, help="records per round in tables 1 and 2")
+    parser.add_argument("--seconds", type=float, default=2.0, help="duration of each paced run in table 2")
     parser.add_argument("--before", default=BEFORE_REV, help="git revision of the journal to compare ('none')")
     args = parser.parse_args()
     before = None if args.before == "none" else load_before(args.before)
@@ -188,6 +214,14 @@ def main() -> None:
         for label, raw in raws.items():
             written, read = write_cost(raw, secrets, f"{tmp}/w", n)
             print(f"{label:<16} {written:>12.1f} {read:>12.1f}")
+        label, raw = list(raws.items())[1]
+        interval = journal_after.FLUSH_INTERVAL_S
+        print(f"\n   the writer thread left alone (interval {interval} s, size 200), {label}: it writes at most "
+              f"{200 / interval:.0f} entries/s, the newest")
+        print(f"{'rate':>10} {'requests':>9} {'written':>9} {'writer CPU us/req':>18}")
+        for rate in (500, 4000):
+            cost, written = paced_writer_cost(raw, secrets, f"{tmp}/paced-{rate}", rate, args.seconds)
+            print(f"{rate:>8}/s {int(rate * args.seconds):>9} {written:>9} {cost:>18.1f}")
         pipeline(before, tmp, args.requests)
 
 

@@ -3,7 +3,7 @@
 A bounded ring of the last JOURNAL_SIZE API requests (0 turns it off; the operator endpoints under /__admin
 are never recorded, so the journal shows what the app sent, not the developer's own look at it).
 
-Secrets never enter it: values are redacted when an entry is made, before anything is kept or written.
+Secrets never leave the process's memory: an entry is redacted before it is shown or written.
 - the Authorization header (and any header whose name says auth/token/secret/key/cookie/password/session)
   keeps its scheme and becomes a fingerprint: "Bearer …(redacted #3f2a9c1d)"; the same token always gives the
   same fingerprint, so two tokens can be told apart without being shown;
@@ -13,12 +13,19 @@ Secrets never enter it: values are redacted when an entry is made, before anythi
   anything after "Bearer " are replaced likewise.
 Redaction happens before truncation, so a secret cut at the limit cannot leave a readable prefix.
 
-One process keeps the ring in memory, of raw captures (a few list copies per request); redaction then happens
-when the journal is read, so a request pays ~20 us CPU for being journaled (bench/journal_cost.py). Under
-gunicorn (N processes) each process appends JSON lines to its own file in a directory the CLI creates for the
-run (JOURNAL_DIR), rotating at JOURNAL_SIZE lines; a read merges the files of every process, newest first. An entry is redacted before it is written (no secret on disk),
-then appended with one write() of one line: no lock shared across processes, no database write on the request
-path. Clearing writes a marker time that reads respect.
+The request thread only appends its raw capture (lists, bytes, str) to a bounded deque: about 1 us
+(bench/journal_cost.py); redaction, the costly part, happens elsewhere:
+- one process (no JOURNAL_DIR): the deque is the ring; entries are made when the journal is read.
+- gunicorn (N processes, JOURNAL_DIR): the deque holds what this process has not written yet. A writer
+  thread per process (per journal) redacts it and appends JSON lines, one write() per batch, to the
+  process's own file, rotating at JOURNAL_SIZE lines: every FLUSH_INTERVAL_S, at exit, and whenever a read
+  asks. A read (in any process) first has every live writer flush and waits for each to confirm (named
+  pipes, see Journal._barrier; at most BARRIER_TIMEOUT_S for a writer that does not answer), then merges
+  the files, newest first: it shows every entry recorded before it started. A writer that falls behind
+  drops the oldest captures it holds beyond JOURNAL_SIZE (counted in `superseded`: no read would have
+  shown them). A process killed with SIGKILL loses what it recorded since its last flush (at most
+  FLUSH_INTERVAL_S). No lock is shared across processes and nothing but the journal's files is written.
+Clearing writes a marker time that reads respect, also for entries recorded before it and written after.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import orjson
 
 BODY_LIMIT = 4096  # bytes of each body kept (after redaction)
 RAW_BODY_CAP = 4 * BODY_LIMIT  # bytes of a response body captured for later redaction and truncation
-FLUSH_INTERVAL_S = 0.25  # file mode: how often a process's writer writes what it holds (see _Writer)
+FLUSH_INTERVAL_S = 0.5  # file mode: how often a process's writer writes what it holds (see _Writer)
 BARRIER_TIMEOUT_S = 2.0  # file mode: how long a read waits for the other processes' writers
 _logger = logging.getLogger(__name__)
 _SENSITIVE_NAME = re.compile(r"auth|token|secret|passw|api[-_]?key|apikey|cookie|session|credential|signature",
@@ -272,7 +279,7 @@ class Journal:
         """Every kept entry, newest first (at most `size`). In file mode every entry recorded, by any process,
         before this call is included: the live writers are made to flush first (see _barrier)."""
         if self.directory is None:
-            items = [make_entry(self.redactor, **raw) for raw in list(self._ring)]
+            items = _made(self.redactor, list(self._ring))
         else:
             self._barrier()
             items = self._read_files()
@@ -405,7 +412,7 @@ class _Writer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the process
         self.lines = 0
-        self.stopping = False
+        self.stopping = self.closed = False
         self.wake_path = self.directory / f"{self.name}.wake"
         try:
             os.mkfifo(self.wake_path)
@@ -432,9 +439,12 @@ class _Writer:
                 time.sleep(self.interval)
                 ready = []
             replies = self.requests() if ready else []
+            if self.journal_ref() is None:  # the app and its journal are gone: so is the need for a writer
+                self.stop()
+                return
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - a bad capture must not stop the journal
+            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
                 _logger.exception("journal: a batch could not be written")
             for name in replies:
                 self.answer(name)
@@ -478,22 +488,22 @@ class _Writer:
             if not batch:
                 return 0
             redactor = journal.redactor
-            data = b"".join([orjson.dumps(make_entry(redactor, **raw)) + b"\n" for raw in batch])
+            data = b"".join([orjson.dumps(entry) + b"\n" for entry in _made(redactor, batch)])
             try:
                 self.file.write(data)  # unbuffered, O_APPEND: whole lines, one write() per batch
+                self.lines += len(batch)
+                if self.lines >= self.size:  # the newest `size` of this writer stay in the two files
+                    self.file.close()
+                    os.replace(self.path, self.directory / f"{self.name}.old.jsonl")
+                    self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+                    self.lines = 0
             except (OSError, ValueError):  # the directory is gone (the server is exiting) or the disk full
                 journal.write_errors += len(batch)
                 return 0
-            self.lines += len(batch)
-            if self.lines >= self.size:  # the newest `size` of this writer stay in the two files
-                self.file.close()
-                os.replace(self.path, self.directory / f"{self.name}.old.jsonl")
-                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115
-                self.lines = 0
             return len(batch)
 
     def stop(self) -> None:
-        if self.pid != os.getpid():
+        if self.pid != os.getpid() or self.closed:
             return
         self.stopping = True
         if self.keep_fd >= 0:
@@ -501,13 +511,15 @@ class _Writer:
                 os.write(self.keep_fd, b"\n")  # wakes the thread
             except OSError:
                 pass
-        self.thread.join(timeout=5)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout=5)
         self.flush()
         self.file.close()
         for fd in (self.wake_fd, self.keep_fd):
             if fd >= 0:
                 os.close(fd)
         self.wake_fd = self.keep_fd = -1
+        self.closed = True
         self.wake_path.unlink(missing_ok=True)
 
     def forget(self) -> None:
@@ -522,6 +534,18 @@ class _Writer:
             self.file.close()
         except OSError:
             pass
+
+
+def _made(redactor: Redactor, raws: list[dict]) -> list[dict]:
+    """The entries of these captures; one that cannot be made (a caller passing a wrong type) is logged
+    and left out, not the whole batch."""
+    entries = []
+    for raw in raws:
+        try:
+            entries.append(make_entry(redactor, **raw))
+        except Exception:  # noqa: BLE001 - one bad capture must not hide the others
+            _logger.exception("journal: a request capture could not be made into an entry")
+    return entries
 
 
 def _in_child(ref: weakref.ref) -> None:

@@ -383,3 +383,57 @@ def test_a_killed_writer_does_not_hold_up_reads(tmp_path):
     reader = Journal(10, [], tmp_path, barrier_timeout_s=600)  # a wait for the dead one would hang the test
     assert reader.entries() == [] and reader.unanswered == 0
     assert not list(tmp_path.glob("*.wake"))  # the dead writer's pipe is removed by the reader that found it
+
+
+def test_a_bad_capture_is_left_out_not_the_batch(tmp_path, caplog):
+    journal_ = Journal(10, [], tmp_path, flush_interval_s=3600)
+    journal_.record(**{**_raw("/bad"), "request_body": 12})  # not bytes: make_entry cannot use it
+    journal_.record(**_raw("/good"))
+    assert journal_.flush() == 2
+    assert [e["path"] for e in journal_.entries()] == ["/good"]
+    assert "could not be made into an entry" in caplog.text
+    journal_.close()
+
+
+def test_the_writer_of_a_discarded_journal_stops(tmp_path):
+    import gc
+
+    journal_ = Journal(10, [], tmp_path, flush_interval_s=0.01)
+    journal_.record(**_raw("/a"))
+    writer = journal_._writer
+    del journal_
+    gc.collect()
+    writer.thread.join(timeout=30)
+    assert not writer.thread.is_alive() and not list(tmp_path.glob("*.wake"))
+
+
+@pytest.mark.slow
+def test_gunicorn_workers_journal_every_request_and_a_stopped_worker_keeps_its_entries():
+    import requests
+
+    from mock_helpers import start, stop
+
+    process, base = start(["--workers", "2", "--views", "300", "--audit-logs", "200"])
+    try:
+        requests.delete(base + "/__admin/requests", timeout=10)
+        for limit in range(1, 21):  # each on a new connection: both workers answer some
+            requests.get(base + MOST_VIEWED + f"?limit={limit}", headers=ADMIN, timeout=10)
+        entries = requests.get(base + "/__admin/requests?limit=100", timeout=10).json()["entries"]
+        # Read at once, whichever worker answers: the barrier has the other one write first.
+        assert [e["query"]["limit"][0] for e in entries] == [str(n) for n in range(20, 0, -1)]
+        workers = sorted({e["worker"] for e in entries})
+        for limit in range(21, 41):
+            requests.get(base + MOST_VIEWED + f"?limit={limit}", headers=ADMIN, timeout=10)
+        os.kill(workers[0], signal.SIGTERM)  # a graceful stop (gunicorn starts another): it writes at exit
+        for _ in range(300):  # bounded wait (30 s) for that worker to be gone
+            try:
+                os.kill(workers[0], 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        entries = requests.get(base + "/__admin/requests?limit=100", timeout=10).json()["entries"]
+        assert [e["query"]["limit"][0] for e in entries] == [str(n) for n in range(40, 0, -1)]
+        assert "mock-admin-token" not in json.dumps(entries)
+    finally:
+        out, err = stop(process)
+    assert "Traceback" not in err
