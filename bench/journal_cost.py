@@ -11,7 +11,8 @@ Three tables, figures only (nothing is asserted), CPU microseconds, the best of 
    per-process files (what --workers N uses). `before` is mock_server/journal.py at REV (default: the
    last commit before the writer thread), loaded from git, next to the current one (`after`).
 2. What making an entry costs, off the request thread: per entry written by the file writer (redaction,
-   JSON, the write, in batches) and per entry made when the ring is read; then the writer thread's CPU
+   JSON, the write, in batches), per entry made when the ring is read, and per entry made and serialized
+   one at a time, now and before (what the old file mode did on the request thread); then the writer thread's CPU
    per request when requests arrive at a steady rate (the 4 KB capture): it writes at most JOURNAL_SIZE
    entries per flush interval, so its cost per request falls as the rate rises.
 3. The whole Flask pipeline (GET most-viewed, response validation off, as in bench/run.py) per request,
@@ -49,6 +50,7 @@ BROWSER = {**HEADERS, "Accept": "application/json", "Accept-Encoding": "gzip, de
            "Referer": "http://localhost:3000/dashboards",
            "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"}
 BASE = {"NOW": "2026-11-25T12:00:00Z", "VALIDATE_RESPONSES": False, "VIEWS": 2000, "AUDIT_LOGS": 500}
+ADMIN_TOKEN = "s3cret-admin-9f2c41d7e8"
 BEFORE_REV = "b620613"  # the journal that redacted and wrote on the request thread
 ROUNDS = 15
 
@@ -139,6 +141,18 @@ def paced_writer_cost(raw: dict, secrets: list[str], directory: str, rate: int, 
     return writer_cpu / recorded * 1e6, recorded - skipped - pending
 
 
+def entry_cost(module: ModuleType, raw: dict, secrets: list[str]) -> float:
+    """Per entry made and serialized by `module` (the old journal did this on the request thread)."""
+    redactor = module.Redactor(secrets)
+    results = []
+    for _ in range(ROUNDS):
+        started = time.thread_time()
+        for _ in range(50):
+            module.orjson.dumps(module.make_entry(redactor, **raw))
+        results.append((time.thread_time() - started) / 50 * 1e6)
+    return best(results)
+
+
 def per_request_us(client, n: int, flush) -> float:
     # CPU time of this process (every thread): what the journal adds to a request, less disturbed by other
     # processes' load than wall time (a shared machine). File writes are CPU time too (the syscall).
@@ -198,22 +212,30 @@ def main() -> None:
     before = None if args.before == "none" else load_before(args.before)
     raws, secrets = captures()
     n = args.records
+    # The fixture tokens share the prefix "mock-"; an admin token (--admin-token, needed off loopback) does
+    # not, and the old alternation then tried every token at every position.
+    secret_sets = {"": secrets, " +admin": [*secrets, ADMIN_TOKEN]}
     with tempfile.TemporaryDirectory() as tmp:
         print("1. journal.record() on the request thread: thread CPU us per request "
               f"(best of {ROUNDS} rounds of {n})")
         modules = {"after": journal_after, **({"before": before} if before is not None else {})}
-        print(f"{'capture':<16} " + " ".join(f"{f'ring {m}':>12} {f'files {m}':>12}" for m in modules))
-        for label, raw in raws.items():
-            cells = []
-            for tag, module in modules.items():
-                cells.append(record_cost(module, raw, secrets, None, n))
-                cells.append(record_cost(module, raw, secrets, f"{tmp}/r-{tag}", n))
-            print(f"{label:<16} " + " ".join(f"{c:>12.1f}" for c in cells))
-        print(f"\n2. making an entry, off the request thread (after): CPU us per entry (batches of {n})")
-        print(f"{'capture':<16} {'file writer':>12} {'ring read':>12}")
-        for label, raw in raws.items():
-            written, read = write_cost(raw, secrets, f"{tmp}/w", n)
-            print(f"{label:<16} {written:>12.1f} {read:>12.1f}")
+        print(f"{'capture':<22} " + " ".join(f"{f'ring {m}':>12} {f'files {m}':>12}" for m in modules))
+        for suffix, keys in secret_sets.items():
+            for label, raw in raws.items():
+                cells = []
+                for tag, module in modules.items():
+                    cells.append(record_cost(module, raw, keys, None, n))
+                    cells.append(record_cost(module, raw, keys, f"{tmp}/r-{tag}", n))
+                print(f"{label + suffix:<22} " + " ".join(f"{c:>12.1f}" for c in cells))
+        print(f"\n2. making an entry, off the request thread: CPU us per entry (batches of {n})")
+        print(f"{'capture':<22} {'file writer':>12} {'ring read':>12} {'made':>8}"
+              + (f" {'made before':>12}" if before is not None else ""))
+        for suffix, keys in secret_sets.items():
+            for label, raw in raws.items():
+                written, read = write_cost(raw, keys, f"{tmp}/w", n)
+                made = entry_cost(journal_after, raw, keys)
+                old = f" {entry_cost(before, raw, keys):>12.1f}" if before is not None else ""
+                print(f"{label + suffix:<22} {written:>12.1f} {read:>12.1f} {made:>8.1f}{old}")
         label, raw = list(raws.items())[1]
         interval = journal_after.FLUSH_INTERVAL_S
         print(f"\n   the writer thread left alone (interval {interval} s, size 200), {label}: it writes at most "
