@@ -9,7 +9,8 @@ Three tables, figures only (nothing is asserted), CPU microseconds, the best of 
    for real captures of three responses: an audit entry (~0.5 KB), a most-viewed list (~4 KB) and a
    page of dashboard logs (16 KB captured), in both modes: the in-memory ring (one process) and
    per-process files (what --workers N uses). `before` is mock_server/journal.py at REV (default: the
-   last commit before the writer thread), loaded from git, next to the current one (`after`).
+   last commit before the writer thread), loaded from git, next to the current one (`after`). Then, for
+   a WSGI layer: building record()'s lists from the environ and calling it, against record_wsgi(environ).
 2. What making an entry costs, off the request thread: per entry written by the file writer (redaction,
    JSON, the write, in batches), per entry made when the ring is read, and per entry made and serialized
    one at a time, now and before (what the old file mode did on the request thread); then the writer thread's CPU
@@ -97,6 +98,33 @@ def record_cost(module: ModuleType, raw: dict, secrets: list[str], directory: st
     if hasattr(journal, "close"):
         journal.close()
     return best(results)
+
+
+def environ_cost(raw: dict, secrets: list[str], directory: str | None, n: int) -> tuple[float, float]:
+    """Per request, from a WSGI environ: building record()'s lists then record(), against record_wsgi()."""
+    from urllib.parse import parse_qsl
+
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=PATH.split("?")[0], query_string=PATH.split("?")[1], headers=BROWSER).get_environ()
+    rest = {k: v for k, v in raw.items()
+            if k not in ("method", "path", "query", "request_headers", "request_mimetype")}
+    journal = journal_after.Journal(200, secrets, directory)
+    lists, lazy = [], []
+    for _ in range(ROUNDS):
+        started = time.thread_time()
+        for _ in range(n):
+            headers = [(k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_")]
+            journal.record(method=environ["REQUEST_METHOD"], path=environ["PATH_INFO"],
+                           query=parse_qsl(environ["QUERY_STRING"], keep_blank_values=True),
+                           request_headers=headers, request_mimetype=None, **rest)
+        lists.append((time.thread_time() - started) / n * 1e6)
+        started = time.thread_time()
+        for _ in range(n):
+            journal.record_wsgi(environ, **rest)
+        lazy.append((time.thread_time() - started) / n * 1e6)
+    journal.close()
+    return best(lists), best(lazy)
 
 
 def write_cost(raw: dict, secrets: list[str], directory: str, n: int) -> tuple[float, float]:
@@ -227,6 +255,12 @@ def main() -> None:
                     cells.append(record_cost(module, raw, keys, None, n))
                     cells.append(record_cost(module, raw, keys, f"{tmp}/r-{tag}", n))
                 print(f"{label + suffix:<22} " + " ".join(f"{c:>12.1f}" for c in cells))
+        label, raw = list(raws.items())[1]
+        print(f"\n   from a WSGI environ ({label}), on the request thread: building the lists + record() "
+              "against record_wsgi()")
+        for mode, directory in (("ring", None), ("files", f"{tmp}/e")):
+            lists, lazy = environ_cost(raw, secrets, directory, n)
+            print(f"   {mode:<6} lists + record() {lists:>6.1f}   record_wsgi() {lazy:>6.1f}")
         print(f"\n2. making an entry, off the request thread: CPU us per entry (batches of {n})")
         print(f"{'capture':<22} {'file writer':>12} {'ring read':>12} {'made':>8}"
               + (f" {'made before':>12}" if before is not None else ""))

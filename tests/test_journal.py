@@ -437,3 +437,39 @@ def test_gunicorn_workers_journal_every_request_and_a_stopped_worker_keeps_its_e
     finally:
         out, err = stop(process)
     assert "Traceback" not in err
+
+
+def test_record_wsgi_makes_the_entry_record_makes(app_factory):
+    # The WSGI layer hands over its environ; the entry must be the one app.py's werkzeug-built capture gives.
+    from flask import request
+
+    from mock_server.app import EXTENSION
+
+    app = app_factory(ADMIN_TOKEN="s3cret-admin-token")
+    state = app.extensions[EXTENSION]
+    pairs = []
+
+    def both(**raw):
+        environ = {**request.environ, "werkzeug.request": None}  # what the server gave, not Flask's additions
+        wsgi = {k: v for k, v in raw.items()
+                if k not in ("method", "path", "query", "request_headers", "request_mimetype")}
+        pairs.append((raw, environ, wsgi))
+
+    state.journal.record = both
+    client = app.test_client()
+    client.get(MOST_VIEWED + "?limit=2&limit=3&blank=&q=%C3%A9t%C3%A9&access_token=mock-user-token",
+               headers={**ADMIN, "X-Request-Id": "r-1", "Cookie": "session=abc", "X-Custom_Thing": "v"})
+    client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), data='{"password": "mock-admin-token"}',
+                headers={**ADMIN, "Content-Type": "Application/JSON; charset=utf-8"})
+    client.get(url("/dashboard/%C3%A9t%C3%A9/stats"), headers=bearer("s3cret-admin-token"))
+    client.get("/nowhere?x=1")
+    assert len(pairs) == 4
+    redactor = state.journal.redactor
+    for raw, environ, wsgi in pairs:
+        from_environ, from_lists = Journal(10, redactor.secrets), Journal(10, redactor.secrets)
+        from_environ.record_wsgi(environ, **wsgi)
+        from_lists.record(**raw)
+        [entry] = from_environ.entries()
+        assert from_lists.entries() == [entry]
+        assert entry["method"] in ("GET", "POST") and entry["request"]["headers"]
+        assert "mock-user-token" not in json.dumps(entry) and "s3cret-admin-token" not in json.dumps(entry)
