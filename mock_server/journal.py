@@ -277,7 +277,7 @@ class Journal:
                 self._writer = _Writer(self)
 
     def flush(self) -> int:
-        """Redact and write this process's pending captures now (file mode); the number written."""
+        """Redact and write this process's pending captures now (file mode); the number taken."""
         writer = self._writer
         return writer.flush() if writer is not None else 0
 
