@@ -155,7 +155,7 @@ def paced_writer_cost(raw: dict, secrets: list[str], directory: str, rate: int, 
     started_process, started_thread = time.process_time(), time.thread_time()
     start = time.perf_counter()
     recorded = 0
-    while (now := time.perf_counter()) - start < seconds:
+    while time.perf_counter() - start < seconds:
         owed += per_tick
         while owed >= 1:
             journal.record(**raw)

@@ -38,7 +38,6 @@ import hashlib
 import logging
 import os
 import re
-from select import select as _wait_readable  # this module's select() filters entries
 import threading
 import time
 import uuid
@@ -46,6 +45,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from select import select as _wait_readable  # this module's select() filters entries
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -452,7 +452,7 @@ class _Writer:
                 return
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
+            except Exception:  # the writer must outlive any one failure
                 _logger.exception("journal: a batch could not be written")
             for name in replies:
                 self.answer(name)
@@ -551,7 +551,7 @@ def _made(redactor: Redactor, raws: list[dict]) -> list[dict]:
     for raw in raws:
         try:
             entries.append(make_entry(redactor, **raw))
-        except Exception:  # noqa: BLE001 - one bad capture must not hide the others
+        except Exception:  # one bad capture must not hide the others
             _logger.exception("journal: a request capture could not be made into an entry")
     return entries
 
@@ -568,8 +568,8 @@ def _at_exit(ref: weakref.ref) -> None:
     if journal is not None:
         try:
             journal.close()  # writes what is pending, removes the pipe: readers no longer ask this process
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass
+        except Exception:  # exiting anyway: say why the last entries are missing
+            _logger.exception("journal: could not write the last entries at exit")
 
 
 def make_entry(r: Redactor, *, t_ns: int, worker: int, method: str = "", path: str = "",

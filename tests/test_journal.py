@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import pytest
-
 import multiprocessing
 import os
 import random
@@ -14,7 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from mock_helpers import ADMIN, AUDITOR, TOKENS, UNKNOWN_UUID, bearer, component_validator, url
+import pytest
+import requests
+
+from mock_helpers import ADMIN, AUDITOR, TOKENS, UNKNOWN_UUID, bearer, component_validator, start, stop, url
 from mock_server.journal import BODY_LIMIT, RAW_BODY_CAP, Journal, Redactor, body_text, fingerprint, redacted
 
 ALL_TOKENS = [t["token"] for t in TOKENS]
@@ -409,10 +410,6 @@ def test_the_writer_of_a_discarded_journal_stops(tmp_path):
 
 @pytest.mark.slow
 def test_gunicorn_workers_journal_every_request_and_a_stopped_worker_keeps_its_entries():
-    import requests
-
-    from mock_helpers import start, stop
-
     process, base = start(["--workers", "2", "--views", "300", "--audit-logs", "200"])
     try:
         requests.delete(base + "/__admin/requests", timeout=10)
@@ -435,7 +432,7 @@ def test_gunicorn_workers_journal_every_request_and_a_stopped_worker_keeps_its_e
         assert [e["query"]["limit"][0] for e in entries] == [str(n) for n in range(40, 0, -1)]
         assert "mock-admin-token" not in json.dumps(entries)
     finally:
-        out, err = stop(process)
+        _, err = stop(process)
     assert "Traceback" not in err
 
 
