@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from werkzeug.datastructures import EnvironHeaders, Headers, ImmutableMultiDict
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import access_log
@@ -109,7 +109,7 @@ class ApiPipeline:
             raise
         except Exception:  # noqa: BLE001 - nothing was changed: Flask's pipeline answers, errors included
             return self.fallback(environ, start_response)
-        return self._answer(environ, start_response, op, result.status, result.body(), principal, query, started)
+        return self._answer(environ, start_response, op, result.status, result.body(), principal, started)
 
     def _eligible(self, environ: dict) -> tuple[_Route, dict[str, str], Any] | None:
         method = environ.get("REQUEST_METHOD")
@@ -139,7 +139,7 @@ class ApiPipeline:
         return found[0], found[1], query
 
     def _answer(self, environ: dict, start_response: Callable, op: Operation, status: int, body: bytes,
-                principal, query, started: float) -> list[bytes]:
+                principal, started: float) -> list[bytes]:
         state = self.state
         request_id = state.request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
@@ -156,13 +156,12 @@ class ApiPipeline:
                                user_id=principal.user_id, request_id=request_id)
         journal = state.journal
         if journal.enabled:
-            journal.record(
-                t_ns=time.time_ns(), worker=journal.pid, method=environ["REQUEST_METHOD"], path=path,
-                query=list(query.items(multi=True)), request_headers=list(EnvironHeaders(environ).items()),
-                request_body=b"", request_mimetype=_mimetype(environ), status=status, response_headers=headers,
-                response_body=body[:RAW_BODY_CAP], response_size=len(body), response_mimetype="application/json",
-                duration_ms=(time.perf_counter() - started) * 1000, request_id=request_id,
-                operation_id=op.operation_id, user=principal.user["email"])
+            # The request's method, path, query and headers are taken from the environ off the request thread.
+            journal.record_wsgi(
+                environ, t_ns=time.time_ns(), worker=journal.pid, request_body=b"", status=status,
+                response_headers=headers, response_body=body[:RAW_BODY_CAP], response_size=len(body),
+                response_mimetype="application/json", duration_ms=(time.perf_counter() - started) * 1000,
+                request_id=request_id, operation_id=op.operation_id, user=principal.user["email"])
         return [body]
 
     def _violation(self, op: Operation, status: int, problems: list[str], request_id: str) -> tuple[int, bytes]:
@@ -173,7 +172,3 @@ class ApiPipeline:
 def _status_line(status: int) -> str:
     return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"  # as werkzeug's Response
 
-
-def _mimetype(environ: dict) -> str | None:
-    content_type = environ.get("CONTENT_TYPE")
-    return content_type.split(";", 1)[0].strip().lower() or None if content_type else None
