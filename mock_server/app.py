@@ -98,13 +98,15 @@ class MockState:
         """The same data with views and audit entries made as the store loads them (flat memory)."""
         return self.scenarios.make_dataset(streaming=True)
 
-    def admit(self, op: Operation, authorization: str | None, path_args: dict[str, str],
-              query) -> tuple[Principal, dict[str, Any]]:
-        """The checks of every API call, in order: authentication (401), authorisation (403), the parameters
-        (400). Returns the caller and the typed parameters."""
-        principal = self.tokens.authenticate(authorization, self.clock.now())
+    # The checks of every API call, in order: authenticate (401), then admit (403, then 400). Two steps, so that
+    # a refused caller is still known to the access log and the journal.
+    def authenticate(self, authorization: str | None) -> Principal:
+        return self.tokens.authenticate(authorization, self.clock.now())
+
+    def admit(self, op: Operation, principal: Principal, path_args: dict[str, str], query) -> dict[str, Any]:
+        """Authorisation (403), then the parameters (400); returns the typed parameters."""
         authorize(principal, op)
-        return principal, self.request_validators[op.operation_id].parse(path_args, query)
+        return self.request_validators[op.operation_id].parse(path_args, query)
 
     @staticmethod
     def request_id(incoming: str) -> str:
@@ -232,7 +234,8 @@ def _before_request() -> Response | None:
         raise InternalError(details=[{"message": f"Injected by the server-wide error rate "
                                                  f"({state.faults.error_rate})"}])
 
-    ctx.principal, ctx.params = state.admit(op, headers.get("Authorization"), req.view_args or {}, req.args)
+    ctx.principal = state.authenticate(headers.get("Authorization"))
+    ctx.params = state.admit(op, ctx.principal, req.view_args or {}, req.args)
     return None
 
 

@@ -11,7 +11,7 @@ comes with a new RNG: the fast path draws nothing), and that succeeds. Everythin
 forced codes and delays, 404/405, bodies, and every request that ends in an error. So each error still has
 one path (errors.py), and each success has the same steps as Flask's pipeline, in the same order, by the
 same functions: scenario sync, request id, authentication and authorisation, parameter validation
-(MockState.admit), the handler, response validation, the same headers, the access log and the journal.
+(MockState.authenticate and admit), the handler, response validation, the same headers, the access log and the journal.
 
 Handing a request over after work began is safe: an ApiError or any other exception raised before the
 handler returned means nothing was changed (reads have no effect; a view is written in one transaction
@@ -103,7 +103,8 @@ class ApiPipeline:
             faults = state.faults
             if faults.latency is not None or faults.error_rate:
                 return self.fallback(environ, start_response)
-            principal, params = state.admit(op, environ.get("HTTP_AUTHORIZATION"), path_args, query)
+            principal = state.authenticate(environ.get("HTTP_AUTHORIZATION"))
+            params = state.admit(op, principal, path_args, query)
             result = route.handler(Call(op=op, params=params, principal=principal, state=state))
         except ResponseContractError:
             raise

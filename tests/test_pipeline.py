@@ -251,3 +251,18 @@ def test_a_router_with_two_fitting_templates_leaves_the_choice_to_flask(app):
     router = Router({"a": (stats, None), "b": (twin, None)})
     assert router.match("GET", url(f"/dashboard/{UNKNOWN_UUID}/stats")) is None
     assert router.match("GET", url(f"/dashboard/{UNKNOWN_UUID}/other"))[0].op is twin
+
+
+def test_a_refused_caller_is_named_in_the_access_log_and_journal(twins, caplog):
+    """A 403 is answered by Flask after the caller was authenticated: the log line and the entry name them."""
+    for app in twins:
+        client = app.test_client()
+        client.delete("/__admin/requests")
+        with caplog.at_level("INFO", logger="insights_mock.access"):
+            caplog.clear()
+            assert client.get(url("/dashboard/most-viewed"), headers={"Authorization": "Bearer mock-auditor-token"}
+                              ).status_code == 403
+            [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "insights_mock.access"]
+        [entry] = client.get("/__admin/requests").json["entries"]
+        auditor = next(t["user"] for t in TOKENS if t["token"] == "mock-auditor-token")
+        assert line["userId"] == auditor["id"] and entry["user"] == auditor["email"]
