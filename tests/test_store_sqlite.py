@@ -398,6 +398,40 @@ def test_file_uses_wal_and_the_chosen_durability(tmp_path):
         open_store(None, synchronous="SOMETIMES")
 
 
+@pytest.mark.skipif(sqlite_store.fcntl is None, reason="the checkpointer goes with the flock turns (POSIX)")
+def test_the_wal_is_checkpointed_off_the_turn_and_starts_over(tmp_path, dataset, monkeypatch):
+    # Small thresholds so that a few hundred views cross them several times.
+    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_TURNS", 4)
+    monkeypatch.setattr(sqlite_store._Checkpointer, "RESTART_FRAMES", 200)
+    path = tmp_path / "wal.db"
+    s = open_store(str(path))
+    s.load(dataset)
+    try:
+        with s._conns.connection() as conn:
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_store.WAL_AUTOCHECKPOINT_PAGES
+        counts = [s.record_view(UNKNOWN, DANA, ANCHOR + timedelta(seconds=i))["viewCount"] for i in range(400)]
+        assert counts == list(range(1, 401))
+        deadline = time.monotonic() + 30
+        while s.write_stats()["checkpoints"] < 2 and time.monotonic() < deadline:
+            s.record_view(UNKNOWN, DANA, ANCHOR)
+            time.sleep(0.01)
+        assert s.write_stats()["checkpoints"] >= 2  # passes that took a turn, so the WAL could start over
+        # Started over: far fewer frames than the views wrote (each writes several pages), and every view
+        # is in the database file itself or the WAL, as a reader of the file sees it.
+        with s._conns.connection() as conn:
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert frames < 400 * 4
+        total = s.dashboard_stats(UNKNOWN, TODAY)["totalViews"]
+    finally:
+        s.close()
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("SELECT view_count FROM dashboard_totals WHERE dashboard_id = ?",
+                             (UNKNOWN,)).fetchone()[0] == total
+        assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        other.close()
+
 def test_foreign_and_future_files_are_refused(tmp_path):
     not_db = tmp_path / "notes.txt"
     not_db.write_text("hello, this is not a database\n" * 100)

@@ -7,11 +7,15 @@ Why it is shaped like this:
   series, 7/30-day sums) and per audit target (entry counts by action and user). Every hot query reads an
   index in the order it returns rows and stops at LIMIT; tests/test_store_sqlite.py checks the plans
   with EXPLAIN QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the planner.
-- Writers use BEGIN IMMEDIATE, so two processes never both read a count and then both write it; the new
-  count is read with RETURNING inside that transaction. busy_timeout makes a writer wait its turn.
+- A view write is one statement (a batch into a TEMP inbox whose TEMP trigger writes everything; see
+  _TEMP_SCHEMA), its own transaction: the write lock is taken before any count is read, so two processes
+  never both read a count and then both write it. View writes of a file take turns across processes
+  (_WriterTurns) and share them (group commit); loads and other writers use BEGIN IMMEDIATE, and
+  busy_timeout makes them wait.
 - Durability: WAL with synchronous=NORMAL. A transaction is in the WAL (the OS's page cache) when COMMIT
   returns, so a process killed with -9 loses no acknowledged view; only an OS crash or power cut could drop
   the last commits, which a local mock does not need to survive. FULL would add an fsync to every view.
+  Checkpoints (and their fsyncs) run in a thread of their own, off the write turn (_Checkpointer).
 - The event logs (views, audit entries) are kept too: they are the truth the aggregates are built from at
   load time, and an audit entry is returned as the JSON document it was stored as.
 - In memory, a store is one connection behind a lock (private to the store, shared by its threads); with a
