@@ -533,6 +533,35 @@ def test_views_written_in_one_group_get_their_own_counts_and_one_failure_stays_i
         s.close()
 
 
+@pytest.mark.skipif(sqlite_store.fcntl is None, reason="flock turns (POSIX)")
+def test_a_failed_turn_fails_its_views_and_hands_the_lead_on(tmp_path, dataset):
+    s = open_store(str(tmp_path / "lead.db"))
+    s.load(dataset)
+    try:
+        def broken(turn):
+            raise OSError("the turn could not be taken")
+
+        view = sqlite_store._PendingView(UNKNOWN, DANA["id"], DANA["email"], to_ms(ANCHOR),
+                                         sqlite_store.object_id(ANCHOR), sqlite_store.object_id(ANCHOR))
+        with pytest.raises(OSError, match="could not be taken"):  # the leader sees why
+            s._turns.write_in_group(view, broken)
+        with pytest.raises(StoreError, match="interrupted"):
+            view.outcome()
+        # Nothing left behind: no view in the queue, no leader; threads write on, each with its own count.
+        counts: list[int] = []
+        errors: list[str] = []
+        threads = [threading.Thread(target=_record_many, args=(s, UNKNOWN, u, 30, counts, errors))
+                   for u in dataset.users[:6]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        assert sorted(counts) == list(range(1, 181))
+    finally:
+        s.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
 def test_processes_and_threads_never_lose_or_repeat_a_count(tmp_path, dataset):
     s = open_store(str(tmp_path / "busy.db"))

@@ -29,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
@@ -383,6 +384,7 @@ class _PendingView:
         "audit_id",
         "dashboard_id",
         "error",
+        "event",
         "finished",
         "ms",
         "result",
@@ -397,6 +399,7 @@ class _PendingView:
         self.result: dict | None = None
         self.error: BaseException | None = None
         self.finished = False
+        self.event = threading.Event()  # set when finished, or when its thread is to lead the next turn
 
     def done(self, result: dict) -> None:
         self.result, self.finished = result, True
@@ -431,6 +434,10 @@ class _WriterTurns:
         self._threads = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingView] = []
+        self._leading = False  # a thread of this process is writing the queue (or about to)
+        if hasattr(os, "register_at_fork"):  # weak: the registration outlives the store
+            turns = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (me := turns()) is not None and me._after_fork())
         self._fd: int | None = None
         self._pid = 0
         self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
@@ -442,32 +449,57 @@ class _WriterTurns:
     def write_in_group(self, view: _PendingView,
                        write: Callable[[Callable[[], AbstractContextManager[list[_PendingView]]]], None]) -> dict:
         """Queue `view`; unless a thread of this process takes it along meanwhile, call write(turn), where
-        `with turn() as batch:` holds the turn over `batch` (the queue, drained once the turn is held)."""
+        `with turn() as batch:` holds the turn over `batch` (the queue, drained once the turn is held).
+
+        One thread of the process leads at a time; the others wait on their own view's event, woken when it
+        is written or when the leader hands the lead on to them (the oldest view left in the queue): no
+        waiter has to pass through a lock after another just to learn that its view was written."""
         with self._queue_lock:
             self._queue.append(view)
-        with self._threads:
-            if not view.finished:  # nobody took it along yet: this thread writes the queue
-                taken: list[_PendingView] = []
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            view.event.wait()
+            if view.finished:
+                return view.outcome()
+        taken: list[_PendingView] = []
 
-                @contextmanager
-                def turn() -> Iterator[list[_PendingView]]:
-                    asked = time.perf_counter()
-                    with self._flock():
-                        got = time.perf_counter()
-                        # Drained only now: views queued while the other process held the turn go too.
-                        with self._queue_lock:
-                            taken.extend(self._queue)
-                            self._queue = []
-                        yield taken
-                    self._count(len(taken), got - asked, time.perf_counter() - got)
+        @contextmanager
+        def turn() -> Iterator[list[_PendingView]]:
+            asked = time.perf_counter()
+            with self._flock():
+                got = time.perf_counter()
+                # Drained only now: views queued while the other process held the turn go too.
+                with self._queue_lock:
+                    taken.extend(self._queue)
+                    self._queue = []
+                yield taken
+            self._count(len(taken), got - asked, time.perf_counter() - got)
 
-                try:
-                    write(turn)
-                finally:
-                    for queued in taken:
-                        if not queued.finished:
-                            queued.failed(StoreError("the write of this view was interrupted"))
+        try:
+            with self._threads:
+                write(turn)
+        finally:
+            for queued in taken:
+                if not queued.finished:
+                    queued.failed(StoreError("the write of this view was interrupted"))
+            with self._queue_lock:
+                if not view.finished and view in self._queue:  # failed before the queue was drained
+                    self._queue.remove(view)
+                    view.failed(StoreError("the write of this view was interrupted"))
+                if self._queue:
+                    self._queue[0].event.set()  # not finished: its thread leads next
+                else:
+                    self._leading = False
+            for queued in taken:
+                queued.event.set()
         return view.outcome()
+
+    def _after_fork(self) -> None:
+        # In the child only the forking thread runs: nothing of the parent's queue, leader or locks (which
+        # another parent thread may have held at the fork) is the child's.
+        self._queue_lock, self._threads = threading.Lock(), threading.Lock()
+        self._queue, self._leading = [], False
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
