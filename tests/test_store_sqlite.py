@@ -400,7 +400,7 @@ def test_file_uses_wal_and_the_chosen_durability(tmp_path):
 
 @pytest.mark.skipif(sqlite_store.fcntl is None, reason="the checkpointer goes with the flock turns (POSIX)")
 def test_the_checkpointer_lets_the_wal_start_over(tmp_path, dataset, monkeypatch):
-    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_TURNS", 10**9)  # the thread stays asleep: we call it
+    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_VIEWS", 10**9)  # the thread stays asleep: we call it
     monkeypatch.setattr(sqlite_store._Checkpointer, "RESTART_FRAMES", 200)
     path = tmp_path / "wal.db"
     s = open_store(str(path))
@@ -436,7 +436,7 @@ def _wal_frames(conn) -> int:
 
 @pytest.mark.skipif(sqlite_store.fcntl is None, reason="the checkpointer goes with the flock turns (POSIX)")
 def test_the_checkpointer_thread_runs_as_views_are_written(tmp_path, dataset, monkeypatch):
-    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_TURNS", 4)
+    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_VIEWS", 4)
     monkeypatch.setattr(sqlite_store._Checkpointer, "RESTART_FRAMES", 1)
     s = open_store(str(tmp_path / "thread.db"))
     s.load(dataset)

@@ -549,9 +549,10 @@ class _Checkpointer:
     the WAL (requests read for milliseconds). SQLite's own checkpoint stays, at a higher threshold
     (WAL_AUTOCHECKPOINT_PAGES), as the bound should this thread fall behind."""
 
-    # This process's write turns between checkpoints (a turn writes ~20 WAL pages). Rarer passes copy each
-    # hot page fewer times: every 32 turns cost ~20 us more CPU per view than every 128, here.
-    EVERY_TURNS = 128
+    # Views written by this process between checkpoints (a view alone writes ~20 WAL pages, fewer in a
+    # batch). Rarer passes copy each hot page fewer times: every 32 cost ~20 us more CPU per view than every
+    # 128, here.
+    EVERY_VIEWS = 128
     # The pass inside a turn costs two fsyncs (1.5-5 ms here) whatever it copies: only once the WAL holds this
     # many frames (8 MB of 4 KiB pages) does it run and let the WAL start over.
     RESTART_FRAMES = 2000
@@ -567,11 +568,11 @@ class _Checkpointer:
         self._closed = False
         self.runs, self.turn_s = 0, 0.0  # figures for bench/write_cost.py
 
-    def after_turn(self) -> None:
-        """Count a write turn; every EVERY_TURNS, wake the thread (started here: a forked child starts its
-        own, as threads do not survive fork)."""
-        self._due += 1  # only the turn holder of this process gets here
-        if self._due < self.EVERY_TURNS:
+    def after_turn(self, views: int) -> None:
+        """Count the views of a write turn; every EVERY_VIEWS, wake the thread (started here: a forked child
+        starts its own, as threads do not survive fork)."""
+        self._due += views  # only the turn holder of this process gets here
+        if self._due < self.EVERY_VIEWS:
             return
         self._due = 0
         with self._lock:
@@ -905,7 +906,7 @@ class SQLiteStore:
                 errors = self._insert_views(conn, batch)
             self._finish(conn, batch, errors)
         if self._checkpointer is not None:
-            self._checkpointer.after_turn()
+            self._checkpointer.after_turn(len(batch))
 
     def _insert_views(self, conn: sqlite3.Connection, views: list[_PendingView]) -> dict[int, BaseException]:
         """Insert `views`; {index: exception} of those not written. One failing view must not fail the
