@@ -45,14 +45,7 @@ except ImportError:  # not POSIX: writers wait in SQLite's busy handler instead
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
-from mock_server.timestamps import (
-    MS_PER_DAY,
-    day_date,
-    day_number,
-    iso_ms,
-    ms_from_iso,
-    to_ms,
-)
+from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
 SCHEMA_VERSION = "1"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
@@ -140,9 +133,10 @@ SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
 # A view is written by ONE statement: its batch goes into a per-connection TEMP table whose TEMP trigger
 # writes the event, every aggregate and the audit entry, and notes the dashboard's new count on the inbox
 # row. Why one statement: the turn to write is shared by every process (see _WriterTurns), and sqlite3
-# releases the GIL around each statement step; the writer then waits for the GIL (up to the switch
-# interval) behind request threads of its process while the other process waits for the turn. Nine
-# statements per view were nine such waits inside the turn; now a batch pays a fixed handful.
+# releases the GIL around each statement step and reset; each time, the writer may wait for the GIL (up to
+# the switch interval) behind request threads of its process while the other process waits for the turn.
+# Nine statements per view were ~27 such hand-offs inside the turn; now a batch pays three, and the counts
+# are read back after the turn.
 # The trigger is TEMP (connection-local) and on a TEMP table, so the file's schema is unchanged and loads,
 # which insert into the main tables, never fire it. Unqualified names in a TEMP trigger resolve to main.
 _TEMP_SCHEMA = (
@@ -380,18 +374,8 @@ class _Pool:
 class _PendingView:
     """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
 
-    __slots__ = (
-        "audit_id",
-        "dashboard_id",
-        "error",
-        "event",
-        "finished",
-        "ms",
-        "result",
-        "user_email",
-        "user_id",
-        "view_id",
-    )
+    __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error",
+                 "finished", "event")
 
     def __init__(self, dashboard_id: str, user_id: str, user_email: str, ms: int, view_id: str, audit_id: str):
         self.dashboard_id, self.user_id, self.user_email, self.ms = dashboard_id, user_id, user_email, ms
