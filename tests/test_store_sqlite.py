@@ -4,6 +4,7 @@ durability and concurrency across threads and processes."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -325,7 +326,6 @@ def _hot_queries():
     yield "recently viewed", sqlite_store.SQL_RECENTLY_VIEWED, (DANA["id"], 10)
     yield "stats", sqlite_store.SQL_STATS, (UNKNOWN, UNKNOWN, 1, 30)
     yield "audit by id", sqlite_store.SQL_AUDIT_BY_ID, ("ffffffffffffffffffffffff",)
-    yield "viewer exists", sqlite_store._SQL_VIEWER_EXISTS, (DANA["id"], UNKNOWN)
     at = datetime(2026, 11, 1, tzinfo=UTC)
     for action in (None, "view"):
         for user in (None, DANA["id"]):
@@ -398,6 +398,60 @@ def test_file_uses_wal_and_the_chosen_durability(tmp_path):
         open_store(None, synchronous="SOMETIMES")
 
 
+@pytest.mark.skipif(sqlite_store.fcntl is None, reason="the checkpointer goes with the flock turns (POSIX)")
+def test_the_checkpointer_lets_the_wal_start_over(tmp_path, dataset, monkeypatch):
+    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_VIEWS", 10**9)  # the thread stays asleep: we call it
+    monkeypatch.setattr(sqlite_store._Checkpointer, "RESTART_FRAMES", 200)
+    path = tmp_path / "wal.db"
+    s = open_store(str(path))
+    s.load(dataset)
+    try:
+        with s._conns.connection() as conn:
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_store.WAL_AUTOCHECKPOINT_PAGES
+        counts = [s.record_view(UNKNOWN, DANA, ANCHOR + timedelta(seconds=i))["viewCount"] for i in range(100)]
+        assert counts == list(range(1, 101))
+        with s._conns.connection() as conn:
+            frames_before = _wal_frames(conn)
+            s._checkpointer.checkpoint(conn)
+        assert frames_before > 200 and s.write_stats()["checkpoints"] == 1
+        event = s.record_view(UNKNOWN, DANA, ANCHOR)  # the first writer after it starts the WAL over
+        assert event["viewCount"] == 101
+        with s._conns.connection() as conn:
+            assert _wal_frames(conn) < frames_before / 10
+    finally:
+        s.close()
+    other = sqlite3.connect(path)  # everything is in the file (copied back or in the WAL)
+    try:
+        assert other.execute("SELECT view_count FROM dashboard_totals WHERE dashboard_id = ?",
+                             (UNKNOWN,)).fetchone()[0] == 101
+        assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        other.close()
+
+
+def _wal_frames(conn) -> int:
+    # The WAL's frame count: a PASSIVE checkpoint reports it (and copies what it can, harmless here).
+    return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+
+
+@pytest.mark.skipif(sqlite_store.fcntl is None, reason="the checkpointer goes with the flock turns (POSIX)")
+def test_the_checkpointer_thread_runs_as_views_are_written(tmp_path, dataset, monkeypatch):
+    monkeypatch.setattr(sqlite_store._Checkpointer, "EVERY_VIEWS", 4)
+    monkeypatch.setattr(sqlite_store._Checkpointer, "RESTART_FRAMES", 1)
+    s = open_store(str(tmp_path / "thread.db"))
+    s.load(dataset)
+    try:
+        deadline = time.monotonic() + 30
+        n = 0
+        while s.write_stats()["checkpoints"] < 2 and time.monotonic() < deadline:
+            n += 1
+            assert s.record_view(UNKNOWN, DANA, ANCHOR)["viewCount"] == n
+            time.sleep(0.005)
+        assert s.write_stats()["checkpoints"] >= 2
+    finally:
+        s.close()
+
+
 def test_foreign_and_future_files_are_refused(tmp_path):
     not_db = tmp_path / "notes.txt"
     not_db.write_text("hello, this is not a database\n" * 100)
@@ -464,12 +518,46 @@ def test_views_written_in_one_group_get_their_own_counts_and_one_failure_stays_i
             return sqlite_store._PendingView(dashboard_id, DANA["id"], DANA["email"], to_ms(ANCHOR),
                                              sqlite_store.object_id(ANCHOR), sqlite_store.object_id(ANCHOR))
         batch = [pending(UNKNOWN), pending(None), pending(UNKNOWN)]  # None breaks a NOT NULL column
-        s._write_views(batch)
+
+        @contextlib.contextmanager
+        def turn():
+            yield batch
+
+        s._write_views(turn)
         assert [v.finished for v in batch] == [True, True, True]
         assert [batch[0].outcome()["viewCount"], batch[2].outcome()["viewCount"]] == [1, 2]
         with pytest.raises(sqlite3.IntegrityError):
             batch[1].outcome()
         assert s.dashboard_stats(UNKNOWN, TODAY)["totalViews"] == 2
+    finally:
+        s.close()
+
+
+@pytest.mark.skipif(sqlite_store.fcntl is None, reason="flock turns (POSIX)")
+def test_a_failed_turn_fails_its_views_and_hands_the_lead_on(tmp_path, dataset):
+    s = open_store(str(tmp_path / "lead.db"))
+    s.load(dataset)
+    try:
+        def broken(turn):
+            raise OSError("the turn could not be taken")
+
+        view = sqlite_store._PendingView(UNKNOWN, DANA["id"], DANA["email"], to_ms(ANCHOR),
+                                         sqlite_store.object_id(ANCHOR), sqlite_store.object_id(ANCHOR))
+        with pytest.raises(OSError, match="could not be taken"):  # the leader sees why
+            s._turns.write_in_group(view, broken)
+        with pytest.raises(StoreError, match="interrupted"):
+            view.outcome()
+        # Nothing left behind: no view in the queue, no leader; threads write on, each with its own count.
+        counts: list[int] = []
+        errors: list[str] = []
+        threads = [threading.Thread(target=_record_many, args=(s, UNKNOWN, u, 30, counts, errors))
+                   for u in dataset.users[:6]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        assert sorted(counts) == list(range(1, 181))
     finally:
         s.close()
 

@@ -7,11 +7,15 @@ Why it is shaped like this:
   series, 7/30-day sums) and per audit target (entry counts by action and user). Every hot query reads an
   index in the order it returns rows and stops at LIMIT; tests/test_store_sqlite.py checks the plans
   with EXPLAIN QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the planner.
-- Writers use BEGIN IMMEDIATE, so two processes never both read a count and then both write it; the new
-  count is read with RETURNING inside that transaction. busy_timeout makes a writer wait its turn.
+- A view write is one statement (a batch into a TEMP inbox whose TEMP trigger writes everything; see
+  _TEMP_SCHEMA), its own transaction: the write lock is taken before any count is read, so two processes
+  never both read a count and then both write it. View writes of a file take turns across processes
+  (_WriterTurns) and share them (group commit); loads and other writers use BEGIN IMMEDIATE, and
+  busy_timeout makes them wait.
 - Durability: WAL with synchronous=NORMAL. A transaction is in the WAL (the OS's page cache) when COMMIT
   returns, so a process killed with -9 loses no acknowledged view; only an OS crash or power cut could drop
   the last commits, which a local mock does not need to survive. FULL would add an fsync to every view.
+  Checkpoints (and their fsyncs) run in a thread of their own, off the write turn (_Checkpointer).
 - The event logs (views, audit entries) are kept too: they are the truth the aggregates are built from at
   load time, and an audit entry is returned as the JSON document it was stored as.
 - In memory, a store is one connection behind a lock (private to the store, shared by its threads); with a
@@ -25,8 +29,9 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -45,6 +50,8 @@ from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_
 
 SCHEMA_VERSION = "1"
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint (40 MB of WAL) only if _Checkpointer falls behind
+WAL_SIZE_LIMIT_BYTES = 16 << 20
 DEFAULT_LOAD_WAIT_S = 600.0  # how long ensure_loaded waits for another process's (big) load
 
 _UUID_TYPES = ("dashboard", "tool_mapping")  # target ids that are UUIDs, stored lower-case
@@ -124,27 +131,79 @@ SELECT 1, day, views, NULL, NULL FROM dashboard_days WHERE dashboard_id = ? AND 
 
 SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
 
-_SQL_VIEWER_EXISTS = "SELECT 1 FROM user_dashboard WHERE user_id = ? AND dashboard_id = ?"
-_SQL_UPSERT_VIEWER = """
-INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms) VALUES (?, ?, ?, ?)
-ON CONFLICT (user_id, dashboard_id) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)"""
-_SQL_UPSERT_TOTALS = """
-INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
-VALUES (?, ?, 1, ?, ?, ?)
-ON CONFLICT (dashboard_id) DO UPDATE SET
-    view_count = view_count + 1,
-    unique_viewers = unique_viewers + excluded.unique_viewers,
-    first_ms = min(first_ms, excluded.first_ms),
-    last_ms = max(last_ms, excluded.last_ms)
-RETURNING view_count"""
-_SQL_UPSERT_DAY = """
-INSERT INTO dashboard_days (dashboard_id, day, views) VALUES (?, ?, 1)
-ON CONFLICT (dashboard_id, day) DO UPDATE SET views = views + 1"""
+# A view is written by ONE statement: its batch goes into a per-connection TEMP table whose TEMP trigger
+# writes the event, every aggregate and the audit entry, and notes the dashboard's new count on the inbox
+# row. Why one statement: the turn to write is shared by every process (see _WriterTurns), and sqlite3
+# releases the GIL around each statement step and reset; each time, the writer may wait for the GIL (up to
+# the switch interval) behind request threads of its process while the other process waits for the turn.
+# Nine statements per view were ~27 such hand-offs inside the turn; now a batch pays three, and the counts
+# are read back after the turn.
+# The trigger is TEMP (connection-local) and on a TEMP table, so the file's schema is unchanged and loads,
+# which insert into the main tables, never fire it. Unqualified names in a TEMP trigger resolve to main.
+_TEMP_SCHEMA = (
+    """CREATE TEMP TABLE IF NOT EXISTS view_inbox (
+        seq INTEGER PRIMARY KEY, view_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        user_email TEXT NOT NULL, ms INTEGER NOT NULL, day INTEGER NOT NULL, stamp TEXT NOT NULL,
+        audit_id TEXT NOT NULL, view_count INTEGER)""",
+    """CREATE TEMP TRIGGER IF NOT EXISTS view_inbox_write AFTER INSERT ON view_inbox BEGIN
+        SELECT RAISE(ABORT, 'record_view before any dataset was loaded')
+            WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'account');
+        -- totals first: a new viewer is one without a user_dashboard row yet
+        INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+        VALUES (NEW.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = NEW.dashboard_id), 1,
+                NOT EXISTS (SELECT 1 FROM user_dashboard
+                            WHERE user_id = NEW.user_id AND dashboard_id = NEW.dashboard_id),
+                NEW.ms, NEW.ms)
+        ON CONFLICT (dashboard_id) DO UPDATE SET
+            view_count = view_count + 1,
+            unique_viewers = unique_viewers + excluded.unique_viewers,
+            first_ms = min(first_ms, excluded.first_ms),
+            last_ms = max(last_ms, excluded.last_ms);
+        INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
+        VALUES (NEW.user_id, NEW.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = NEW.dashboard_id),
+                NEW.ms)
+        ON CONFLICT (user_id, dashboard_id) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms);
+        INSERT INTO views (id, dashboard_id, user_id, viewed_ms)
+        VALUES (NEW.view_id, NEW.dashboard_id, NEW.user_id, NEW.ms);
+        INSERT INTO dashboard_days (dashboard_id, day, views) VALUES (NEW.dashboard_id, NEW.day, 1)
+        ON CONFLICT (dashboard_id, day) DO UPDATE SET views = views + 1;
+        -- the audit document, field order as datagen writes it; an unknown dashboard has no name to show,
+        -- so no `dashboard` reference
+        INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc)
+        SELECT NEW.audit_id, 'dashboard', NEW.dashboard_id, 'view', NEW.user_id, NEW.ms,
+               CASE WHEN name IS NULL THEN
+                   json_object('_id', NEW.audit_id, 'user_id', NEW.user_id, 'user_email', NEW.user_email,
+                               'type', 'dashboard', 'action', 'view', 'target_id', NEW.dashboard_id,
+                               'account', account, 'createdAt', NEW.stamp, 'updatedAt', NEW.stamp, '__v', 0)
+               ELSE
+                   json_object('_id', NEW.audit_id, 'user_id', NEW.user_id, 'user_email', NEW.user_email,
+                               'type', 'dashboard', 'action', 'view', 'target_id', NEW.dashboard_id,
+                               'account', account,
+                               'dashboard', json_object('dashboardId', NEW.dashboard_id, 'name', name),
+                               'createdAt', NEW.stamp, 'updatedAt', NEW.stamp, '__v', 0)
+               END
+        FROM (SELECT (SELECT value FROM meta WHERE key = 'account') AS account,
+                     (SELECT name FROM dashboards WHERE id = NEW.dashboard_id) AS name);
+        INSERT INTO audit_counts (type, target_id, action, user_id, n)
+        VALUES ('dashboard', NEW.dashboard_id, 'view', NEW.user_id, 1)
+        ON CONFLICT (type, target_id, action, user_id) DO UPDATE SET n = n + 1;
+        UPDATE view_inbox SET view_count = (SELECT view_count FROM dashboard_totals
+                                            WHERE dashboard_id = NEW.dashboard_id)
+        WHERE seq = NEW.seq;
+    END""",
+)
+# A batch of n views: n rows of plain parameters (sqlite3 caches the statement of each n).
+_INBOX_COLUMNS = "view_id, dashboard_id, user_id, user_email, ms, day, stamp, audit_id"
+
+
+@lru_cache(maxsize=64)
+def _sql_inbox_batch(n: int) -> str:
+    return f"INSERT INTO view_inbox ({_INBOX_COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+
+
+_SQL_INBOX_TAKE = "DELETE FROM view_inbox RETURNING seq, view_count"
 _SQL_INSERT_AUDIT = """
 INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"""
-_SQL_UPSERT_AUDIT_COUNT = """
-INSERT INTO audit_counts (type, target_id, action, user_id, n) VALUES (?, ?, ?, ?, 1)
-ON CONFLICT (type, target_id, action, user_id) DO UPDATE SET n = n + 1"""
 
 # Aggregates of a freshly loaded event log (one GROUP BY each instead of a million upserts).
 _SQL_BUILD_AGGREGATES = (
@@ -321,7 +380,7 @@ class _PendingView:
     """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
 
     __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error",
-                 "finished")
+                 "finished", "event")
 
     def __init__(self, dashboard_id: str, user_id: str, user_email: str, ms: int, view_id: str, audit_id: str):
         self.dashboard_id, self.user_id, self.user_email, self.ms = dashboard_id, user_id, user_email, ms
@@ -329,6 +388,7 @@ class _PendingView:
         self.result: dict | None = None
         self.error: BaseException | None = None
         self.finished = False
+        self.event = threading.Event()  # set when finished, or when its thread is to lead the next turn
 
     def done(self, result: dict) -> None:
         self.result, self.finished = result, True
@@ -363,25 +423,89 @@ class _WriterTurns:
         self._threads = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_PendingView] = []
+        self._leading = False  # a thread of this process is writing the queue (or about to)
+        if hasattr(os, "register_at_fork"):  # weak: the registration outlives the store
+            turns = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (me := turns()) is not None and me._after_fork())
         self._fd: int | None = None
         self._pid = 0
         self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
+        # Figures for bench/write_cost.py (this process's turns; plain adds under the turn, no timing
+        # beyond two clock reads per turn).
+        self.turns = self.views = self.max_batch = 0
+        self.wait_s = self.hold_s = 0.0
 
-    def write_in_group(self, view: _PendingView, write: Callable[[list[_PendingView]], None]) -> dict:
+    def write_in_group(self, view: _PendingView,
+                       write: Callable[[Callable[[], AbstractContextManager[list[_PendingView]]]], None]) -> dict:
+        """Queue `view`; unless a thread of this process takes it along meanwhile, call write(turn), where
+        `with turn() as batch:` holds the turn over `batch` (the queue, drained once the turn is held).
+
+        One thread of the process leads at a time; the others wait on their own view's event, woken when it
+        is written or when the leader hands the lead on to them (the oldest view left in the queue): no
+        waiter has to pass through a lock after another just to learn that its view was written."""
         with self._queue_lock:
             self._queue.append(view)
-        with self._threads:
-            if not view.finished:  # nobody took it along yet: this thread writes the queue
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            view.event.wait()
+            if view.finished:
+                return view.outcome()
+        taken: list[_PendingView] = []
+
+        @contextmanager
+        def turn() -> Iterator[list[_PendingView]]:
+            asked = time.perf_counter()
+            with self._flock():
+                got = time.perf_counter()
+                # Drained only now: views queued while the other process held the turn go too.
                 with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    with self._flock():
-                        write(batch)
-                finally:
-                    for queued in batch:
-                        if not queued.finished:
-                            queued.failed(StoreError("the write of this view was interrupted"))
+                    taken.extend(self._queue)
+                    self._queue = []
+                yield taken
+            self._count(len(taken), got - asked, time.perf_counter() - got)
+
+        try:
+            with self._threads:
+                write(turn)
+        finally:
+            for queued in taken:
+                if not queued.finished:
+                    queued.failed(StoreError("the write of this view was interrupted"))
+            with self._queue_lock:
+                if not view.finished and view in self._queue:  # failed before the queue was drained
+                    self._queue.remove(view)
+                    view.failed(StoreError("the write of this view was interrupted"))
+                if self._queue:
+                    self._queue[0].event.set()  # not finished: its thread leads next
+                else:
+                    self._leading = False
+            for queued in taken:
+                queued.event.set()
         return view.outcome()
+
+    def _after_fork(self) -> None:
+        # In the child only the forking thread runs: nothing of the parent's queue, leader or locks (which
+        # another parent thread may have held at the fork) is the child's.
+        self._queue_lock, self._threads = threading.Lock(), threading.Lock()
+        self._queue, self._leading = [], False
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The turn, for something other than views (the checkpointer's short pass)."""
+        with self._threads, self._flock():
+            yield
+
+    def _count(self, batch: int, wait_s: float, hold_s: float) -> None:
+        self.turns += 1
+        self.views += batch
+        self.max_batch = max(self.max_batch, batch)
+        self.wait_s += wait_s
+        self.hold_s += hold_s
+
+    def stats(self) -> dict:
+        return {"turns": self.turns, "views": self.views, "max_batch": self.max_batch,
+                "wait_s": self.wait_s, "hold_s": self.hold_s}
 
     @contextmanager
     def _flock(self) -> Iterator[None]:
@@ -402,6 +526,95 @@ class _WriterTurns:
             self._fd = None
 
 
+class _Checkpointer:
+    """WAL checkpoints off the write turn.
+
+    SQLite's own checkpoint runs inside the COMMIT that crosses wal_autocheckpoint, i.e. inside a write turn
+    that every process waits for: some 4 ms (two fsyncs) every ~60 views, about a third of what a view write
+    cost. Here a thread per process copies the WAL back in two passes: the bulk outside the turn (writers
+    go on), then, once the WAL is long, what was committed meanwhile, inside a turn (few pages), so that the
+    WAL is wholly copied with no commit after it and the next writer starts it over from the beginning. The
+    first pass (PASSIVE) never waits for readers or writers; the second (RESTART) waits for readers still on
+    the WAL (requests read for milliseconds). SQLite's own checkpoint stays, at a higher threshold
+    (WAL_AUTOCHECKPOINT_PAGES), as the bound should this thread fall behind."""
+
+    # Views written by this process between checkpoints (a view alone writes ~20 WAL pages, fewer in a
+    # batch). Rarer passes copy each hot page fewer times: every 32 cost ~20 us more CPU per view than every
+    # 128, here.
+    EVERY_VIEWS = 128
+    # The pass inside a turn costs two fsyncs (1.5-5 ms here) whatever it copies: only once the WAL holds this
+    # many frames (8 MB of 4 KiB pages) does it run and let the WAL start over.
+    RESTART_FRAMES = 2000
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], turns: _WriterTurns):
+        self._connect = connect
+        self._turns = turns
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._due = 0
+        self._closed = False
+        self.runs, self.turn_s = 0, 0.0  # figures for bench/write_cost.py
+
+    def after_turn(self, views: int) -> None:
+        """Count the views of a write turn; every EVERY_VIEWS, wake the thread (started here: a forked child
+        starts its own, as threads do not survive fork)."""
+        self._due += views  # only the turn holder of this process gets here
+        if self._due < self.EVERY_VIEWS:
+            return
+        self._due = 0
+        with self._lock:
+            if self._closed:
+                return
+            if self._pid != os.getpid():
+                self._pid, self._wake = os.getpid(), threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wake,),
+                                                name="insights-mock-checkpoint", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        conn = None
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                if self._closed:
+                    return
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    self.checkpoint(conn)
+                except (sqlite3.Error, StoreError, OSError):
+                    pass  # the next wake tries again; SQLite's own checkpoint bounds the WAL meanwhile
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        """The two passes (what the thread does when woken)."""
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames < self.RESTART_FRAMES:
+            return
+        with self._turns.exclusive():
+            started = time.perf_counter()
+            # RESTART: also waits for readers still on the WAL, so that the next writer starts it over (after
+            # a bare PASSIVE pass that is left to chance: the other process's checkpoint running at that
+            # moment is enough to make the writer carry on at the end of the WAL).
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            self.turn_s += time.perf_counter() - started
+        self.runs += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread, mine = self._thread, self._pid == os.getpid()
+        if thread is not None and mine:
+            self._wake.set()
+            thread.join(timeout=5)
+
+
 class SQLiteStore:
     """The Store of mock_server.store.base on SQLite. Build it with open_store()."""
 
@@ -418,9 +631,11 @@ class SQLiteStore:
             self._conns: _SingleConnection | _Pool = _SingleConnection(lambda: self._connect(":memory:"))
         else:
             self._conns = _Pool(lambda: self._connect(db_path))
+        self._checkpointer: _Checkpointer | None = None
         self._init_schema()
         if db_path is not None and fcntl is not None:
             self._turns = _WriterTurns(db_path)  # the file exists now
+            self._checkpointer = _Checkpointer(lambda: self._connect(db_path), self._turns)
 
     # -- connections and transactions ------------------------------------------------------------------
 
@@ -450,9 +665,15 @@ class SQLiteStore:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if mode.lower() != "wal":
                     raise StoreError(f"{target}: could not switch to WAL mode (got {mode})")
+            if target != ":memory:" and fcntl is not None:  # _Checkpointer checkpoints; this is the bound
+                conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            if target != ":memory:":  # the WAL file shrinks back when it starts over (after a big load)
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA cache_size = -32000")
+            for statement in _TEMP_SCHEMA:
+                conn.execute(statement)
         except sqlite3.DatabaseError as exc:
             if conn is not None:
                 conn.close()
@@ -658,59 +879,81 @@ class SQLiteStore:
             at = at.replace(tzinfo=UTC)
         view = _PendingView(dashboard_id.lower(), user["id"].lower(), user["email"], to_ms(at),
                             object_id(at), object_id(at))
-        if self._turns is None:
-            with self._write() as conn:
-                return self._insert_view(conn, view)
+        if self._turns is None:  # in memory: the connection's lock is the turn
+            @contextmanager
+            def alone() -> Iterator[list[_PendingView]]:
+                yield [view]
+
+            self._write_views(alone)
+            return view.outcome()
         return self._turns.write_in_group(view, self._write_views)
 
-    def _write_views(self, views: list[_PendingView]) -> None:
-        """One transaction for the views this process's threads queued meanwhile; each still gets its own
-        count, in order, and pages they share (the dashboard's totals, the day) are written once."""
-        try:
-            with self._write() as conn:
-                results = [self._insert_view(conn, view) for view in views]
-        except Exception as exc:
-            if len(views) > 1:  # one failing view must not fail the others: each alone, then
-                for view in views:
-                    self._write_views([view])
-            else:
-                views[0].failed(exc)
-            return
-        for view, result in zip(views, results):
-            view.done(result)
+    def _write_views(self, turn: Callable[[], AbstractContextManager[list[_PendingView]]]) -> None:
+        """Write a batch in one turn: the views queued by this process's threads, in order, each with its own
+        count. In the turn, one statement (see _TEMP_SCHEMA): in autocommit mode it is its own transaction,
+        taking the write lock before it reads a count. The counts are read back from the connection's
+        inbox after the turn: the other process may write meanwhile."""
+        with self._conns.connection() as conn:
+            with turn() as batch:
+                errors = self._insert_views(conn, batch)
+            self._finish(conn, batch, errors)
+        if self._checkpointer is not None:
+            self._checkpointer.after_turn(len(batch))
 
-    def _insert_view(self, conn: sqlite3.Connection, view: _PendingView) -> dict:
-        dashboard_id, user_id, ms, stamp = view.dashboard_id, view.user_id, view.ms, iso_ms(view.ms)
-        account_row = conn.execute("SELECT value FROM meta WHERE key = 'account'").fetchone()
-        if account_row is None:
-            raise StoreError("record_view before any dataset was loaded")
-        name_row = conn.execute("SELECT name FROM dashboards WHERE id = ?", (dashboard_id,)).fetchone()
-        known = 1 if name_row else 0
-        new_viewer = conn.execute(_SQL_VIEWER_EXISTS, (user_id, dashboard_id)).fetchone() is None
-        conn.execute("INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)",
-                     (view.view_id, dashboard_id, user_id, ms))
-        conn.execute(_SQL_UPSERT_VIEWER, (user_id, dashboard_id, known, ms))
-        view_count = conn.execute(
-            _SQL_UPSERT_TOTALS, (dashboard_id, known, int(new_viewer), ms, ms)).fetchone()[0]
-        conn.execute(_SQL_UPSERT_DAY, (dashboard_id, ms // MS_PER_DAY))
-        entry = {
-            "_id": view.audit_id,
-            "user_id": user_id,
-            "user_email": view.user_email,
-            "type": "dashboard",
-            "action": "view",
-            "target_id": dashboard_id,
-            "account": account_row[0],
-        }
-        if name_row:  # an unknown dashboard has no name to show, so no `dashboard` reference
-            entry["dashboard"] = {"dashboardId": dashboard_id, "name": name_row[0]}
-        entry.update({"createdAt": stamp, "updatedAt": stamp, "__v": 0})
-        conn.execute(_SQL_INSERT_AUDIT, _audit_row(entry))
-        conn.execute(_SQL_UPSERT_AUDIT_COUNT, ("dashboard", dashboard_id, "view", user_id))
-        return {"_id": view.view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
-                "viewCount": view_count}
+    def _insert_views(self, conn: sqlite3.Connection, views: list[_PendingView]) -> dict[int, BaseException]:
+        """Insert `views`; {index: exception} of those not written. One failing view must not fail the
+        others: if the batch fails, each is written alone (still in this turn)."""
+        try:
+            conn.execute(_sql_inbox_batch(len(views)), self._batch_params(views))
+            return {}
+        except Exception as exc:  # noqa: BLE001 - given to the view's own caller
+            if len(views) == 1:
+                return {0: _store_error(exc)}
+        errors = {}
+        for i, view in enumerate(views):
+            try:
+                conn.execute(_sql_inbox_batch(1), self._batch_params([view]))
+            except Exception as exc:  # noqa: BLE001 - given to the view's own caller
+                errors[i] = _store_error(exc)
+        return errors
+
+    @staticmethod
+    def _batch_params(views: list[_PendingView]) -> list:
+        params: list = []
+        for v in views:
+            params += (v.view_id, v.dashboard_id, v.user_id, v.user_email, v.ms, v.ms // MS_PER_DAY, iso_ms(v.ms),
+                       v.audit_id)
+        return params
+
+    @staticmethod
+    def _finish(conn: sqlite3.Connection, views: list[_PendingView], errors: dict[int, BaseException]) -> None:
+        """Hand each view its ViewEvent (or its exception). The inbox is connection-local (TEMP): reading and
+        emptying it takes no lock on the database file. Its last rows are this batch's written views, in
+        order (rows left by an interrupted earlier batch sort before them)."""
+        rows = sorted(conn.execute(_SQL_INBOX_TAKE).fetchall())
+        written = [view for i, view in enumerate(views) if i not in errors]
+        counts = [count for _, count in rows[len(rows) - len(written):]] if written else []
+        for i, view in enumerate(views):
+            if i in errors:
+                view.failed(errors[i])
+        for view, count in zip(written, counts):
+            view.done({"_id": view.view_id, "dashboardId": view.dashboard_id, "userId": view.user_id,
+                       "viewedAt": iso_ms(view.ms), "viewCount": count})
+
+    def write_stats(self) -> dict | None:
+        """This process's view-write turns on a file (None in memory): turns, views, max_batch, wait_s
+        (waiting for the turn), hold_s (holding it), checkpoints and checkpoint_turn_s (their short passes inside
+        a turn). For bench/write_cost.py."""
+        if self._turns is None:
+            return None
+        stats = self._turns.stats()
+        if self._checkpointer is not None:
+            stats.update(checkpoints=self._checkpointer.runs, checkpoint_turn_s=self._checkpointer.turn_s)
+        return stats
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conns.close()
         if self._turns is not None:
             self._turns.close()
@@ -748,6 +991,12 @@ class SQLiteStore:
         conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                          [("scenario", name), ("generation", str(generation))])
         return generation
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.IntegrityError) and "before any dataset" in str(exc):
+        return StoreError("record_view before any dataset was loaded")
+    return exc
 
 
 def _audit_row(entry: dict) -> tuple:

@@ -1,0 +1,209 @@
+"""What a view write costs in the store, in process (no HTTP, no sockets, no wrk).
+
+    .venv/bin/python bench/write_cost.py [--seconds 3] [--busy-us 150] [--threads 4] [--processes 2]
+
+Prints, from one run (figures only, nothing asserted):
+1. one thread: microseconds per record_view (wall and CPU), on a --db file (WAL) and in memory, with
+   p50/p99/max of single calls (a checkpoint inside a write shows up in max);
+2. the server's shape: `--processes` forked processes x `--threads` threads on one file, each thread
+   spinning `--busy-us` of pure Python (standing in for the HTTP work of a request, which holds the GIL)
+   between views: views/s, the same with no writes at all (the ceiling of that simulation), the write turns
+   (views per turn = group-commit batch size, time waiting for and holding the cross-process turn), the
+   largest WAL seen, and the lost/duplicated count check: every acknowledged viewCount distinct and the
+   dashboard's total grown by exactly the number acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml
+
+from mock_server.datagen import Sizes, generate
+from mock_server.store import open_store
+
+ANCHOR = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def dataset():
+    tokens = yaml.safe_load((ROOT / "fixtures" / "tokens.yaml").read_text(encoding="utf-8"))
+    users = [{**t["user"], "role": t["role"]} for t in tokens["tokens"]]
+    return generate(seed=1, anchor=ANCHOR, users=users, account=tokens["account"], sizes=Sizes()), users
+
+
+def spin(us: float) -> None:
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
+
+
+def one_thread(store, dashboard_id: str, user: dict, n: int) -> dict:
+    for _ in range(200):  # warm-up: statement cache, pages
+        store.record_view(dashboard_id, user, datetime.now(UTC))
+    single = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        t = time.perf_counter()
+        store.record_view(dashboard_id, user, datetime.now(UTC))
+        single.append(time.perf_counter() - t)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    single.sort()
+    return {"wall_us": wall / n * 1e6, "cpu_us": cpu / n * 1e6, "p50_us": single[n // 2] * 1e6,
+            "p99_us": single[int(n * 0.99)] * 1e6, "max_us": single[-1] * 1e6}
+
+
+def _threads_run(store, dashboard_id: str, users: list[dict], threads: int, seconds: float, busy_us: float,
+                 write: bool) -> tuple[list[int], list[str], int]:
+    counts: list[int] = []
+    errors: list[str] = []
+    done = [0] * threads
+    start = threading.Barrier(threads)
+
+    def loop(k: int) -> None:
+        user = users[k % len(users)]
+        start.wait()
+        stop = time.monotonic() + seconds
+        mine = []
+        while time.monotonic() < stop:
+            spin(busy_us)
+            if write:
+                try:
+                    mine.append(store.record_view(dashboard_id, user, datetime.now(UTC))["viewCount"])
+                except Exception as exc:  # noqa: BLE001 - counted and printed
+                    errors.append(repr(exc))
+            done[k] += 1
+        counts.extend(mine)
+
+    pool = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return counts, errors, sum(done)
+
+
+def _process(path: str, dashboard_id: str, users, threads, seconds, busy_us, write, barrier, queue) -> None:
+    sys.setswitchinterval(0.0005)  # what serving.py's post_fork sets in each gunicorn worker
+    store = open_store(path)
+    barrier.wait()
+    counts, errors, done = _threads_run(store, dashboard_id, users, threads, seconds, busy_us, write)
+    queue.put((counts, errors, done, getattr(store, "write_stats", lambda: None)()))
+    store.close()
+
+
+def server_shape(path: str, dashboard_id: str, users, args, write: bool) -> dict:
+    before = _total(path, dashboard_id)
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(args.processes), ctx.Queue()
+    procs = [ctx.Process(target=_process, args=(path, dashboard_id, users, args.threads, args.seconds,
+                                                args.busy_us, write, barrier, queue))
+             for _ in range(args.processes)]
+    for p in procs:
+        p.start()
+    wal_max = 0
+    while any(p.is_alive() for p in procs) and queue.empty():
+        try:
+            wal_max = max(wal_max, os.path.getsize(path + "-wal"))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    results = [queue.get(timeout=60 + args.seconds) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    counts = [c for r in results for c in r[0]]
+    errors = [e for r in results for e in r[1]]
+    after = _total(path, dashboard_id)
+    stats = [r[3] for r in results if r[3]]
+    turns = sum(s["turns"] for s in stats)
+    views = sum(s["views"] for s in stats)
+    return {
+        "per_s": sum(r[2] for r in results) / args.seconds,
+        "errors": errors,
+        "acknowledged": len(counts),
+        "delta": after - before,
+        "distinct": len(set(counts)) == len(counts),
+        "in_range": all(before < c <= after for c in counts),
+        "turns": turns,
+        "batch": views / turns if turns else 0.0,
+        "max_batch": max((s["max_batch"] for s in stats), default=0),
+        "wait_us": sum(s["wait_s"] for s in stats) / turns * 1e6 if turns else 0.0,
+        "hold_us": sum(s["hold_s"] for s in stats) / turns * 1e6 if turns else 0.0,
+        "hold_per_view_us": sum(s["hold_s"] for s in stats) / views * 1e6 if views else 0.0,
+        "wal_max_mb": wal_max / 1e6,
+        "checkpoints": sum(s.get("checkpoints", 0) for s in stats),
+        "checkpoint_turn_us": (sum(s.get("checkpoint_turn_s", 0.0) for s in stats)
+                               / max(1, sum(s.get("checkpoints", 0) for s in stats)) * 1e6),
+    }
+
+
+def _total(path: str, dashboard_id: str) -> int:
+    store = open_store(path)
+    try:
+        return store.dashboard_stats(dashboard_id, ANCHOR.date())["totalViews"]
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--views", type=int, default=3000, help="views timed in the one-thread case")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each server-shape run")
+    parser.add_argument("--busy-us", type=float, default=150.0, help="pure Python per request besides the write")
+    parser.add_argument("--threads", type=int, default=4, help="threads per process (gunicorn --threads)")
+    parser.add_argument("--processes", type=int, default=2, help="processes (gunicorn workers)")
+    parser.add_argument("--rounds", type=int, default=1, help="server-shape rounds (median printed)")
+    args = parser.parse_args()
+    data, users = dataset()
+    dashboard_id = data.dashboards[0]["dashboardId"].lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/write.db"
+        store = open_store(path)
+        store.load(data)
+        print(f"{'one thread':<28} {'wall us':>8} {'CPU us':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>8}")
+        for name, s in (("--db file (WAL)", store), ("in memory", None)):
+            if s is None:
+                s = open_store(None)
+                s.load(data)
+            r = one_thread(s, dashboard_id, users[0], args.views)
+            print(f"{name:<28} {r['wall_us']:>8.1f} {r['cpu_us']:>8.1f} {r['p50_us']:>8.1f} {r['p99_us']:>8.1f} "
+                  f"{r['max_us']:>8.1f}")
+            if s is not store:
+                s.close()
+        store.close()
+        print(f"\n{args.processes} processes x {args.threads} threads, {args.busy_us:.0f} us of Python per request, "
+              f"{args.seconds:.0f} s, one --db file:")
+        runs = []
+        for _ in range(args.rounds):
+            idle = server_shape(path, dashboard_id, users, args, write=False)
+            runs.append((server_shape(path, dashboard_id, users, args, write=True), idle))
+        ok = all(not r["errors"] and r["distinct"] and r["in_range"] and r["delta"] == r["acknowledged"]
+                 for r, _ in runs)
+        r, idle = sorted(runs, key=lambda pair: pair[0]["per_s"])[len(runs) // 2]
+        print(f"  views/s {r['per_s']:.0f}   (no writes: {idle['per_s']:.0f}/s, ratio "
+              f"{r['per_s'] / idle['per_s']:.2f})")
+        print(f"  turns {r['turns']}, views per turn {r['batch']:.2f} (max {r['max_batch']}), "
+              f"wait for turn {r['wait_us']:.0f} us, hold {r['hold_us']:.0f} us/turn = "
+              f"{r['hold_per_view_us']:.0f} us/view")
+        print(f"  largest WAL {r['wal_max_mb']:.1f} MB, {r['checkpoints']} checkpoints by the store's thread, "
+              f"{r['checkpoint_turn_us']:.0f} us each inside a turn")
+        print(f"  counts: acknowledged {r['acknowledged']}, total grew {r['delta']}, distinct {r['distinct']}, "
+              f"errors {len(r['errors'])}{' ' + r['errors'][0] if r['errors'] else ''}")
+        print(f"  lost/duplicated check (every round): {'ok' if ok else 'FAILED'}")
+        if len(runs) > 1:
+            rounds = ", ".join(f"{x[0]['per_s']:.0f}" for x in runs)
+            print(f"  views/s of each round: {rounds}")
+
+
+if __name__ == "__main__":
+    main()
