@@ -271,7 +271,13 @@ class Server:
         self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     # A process group of its own (one killpg stops master and workers), in
+                                     # our session: a new session would also be a new scheduler autogroup on
+                                     # Linux, and CPU would then be shared between the servers' group and
+                                     # wrk's rather than between threads, which cut the ceiling's req/s by a
+                                     # quarter to a third and the mock's by less (see bench/README.md).
+                                     process_group=0)
         self.sampler = MemorySampler(self.proc.pid)
         self.sampler.start()
         deadline = t0 + timeout
@@ -308,7 +314,7 @@ class Server:
     def _end_group(self) -> None:
         if not self.proc:
             return
-        pgid = self.proc.pid  # start_new_session: the group is ours alone
+        pgid = self.proc.pid  # process_group=0: the group is ours alone
         if self.proc.poll() is None:
             for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
                 try:
