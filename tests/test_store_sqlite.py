@@ -497,8 +497,8 @@ def _record_many(store, dashboard_id: str, user: dict, calls: int, out: list, er
             errors.append(repr(exc))
 
 
-def _process_worker(store, dashboard_id: str, users: list[dict], calls: int, queue) -> None:
-    # `store` was opened by the parent before the fork: the pool must notice and open its own connections.
+def _record_in_threads(store, dashboard_id: str, users: list[dict], calls: int) -> tuple[list[int], list[str]]:
+    """One thread per user, each recording `calls` views; the counts answered and any errors."""
     counts: list[int] = []
     errors: list[str] = []
     threads = [threading.Thread(target=_record_many, args=(store, dashboard_id, u, calls, counts, errors))
@@ -506,8 +506,13 @@ def _process_worker(store, dashboard_id: str, users: list[dict], calls: int, que
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    queue.put((counts, errors))
+        t.join(timeout=60)
+    return counts, errors
+
+
+def _process_worker(store, dashboard_id: str, users: list[dict], calls: int, queue) -> None:
+    # `store` was opened by the parent before the fork: the pool must notice and open its own connections.
+    queue.put(_record_in_threads(store, dashboard_id, users, calls))
 
 
 def test_views_written_in_one_group_get_their_own_counts_and_one_failure_stays_its_own(tmp_path, dataset):
@@ -548,14 +553,7 @@ def test_a_failed_turn_fails_its_views_and_hands_the_lead_on(tmp_path, dataset):
         with pytest.raises(StoreError, match="interrupted"):
             view.outcome()
         # Nothing left behind: no view in the queue, no leader; threads write on, each with its own count.
-        counts: list[int] = []
-        errors: list[str] = []
-        threads = [threading.Thread(target=_record_many, args=(s, UNKNOWN, u, 30, counts, errors))
-                   for u in dataset.users[:6]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        counts, errors = _record_in_threads(s, UNKNOWN, dataset.users[:6], 30)
         assert errors == []
         assert sorted(counts) == list(range(1, 181))
     finally:
@@ -599,14 +597,7 @@ def test_processes_and_threads_never_lose_or_repeat_a_count(tmp_path, dataset):
 def test_threads_share_an_in_memory_store(dataset):
     s = open_store(None)
     s.load(dataset)
-    counts: list[int] = []
-    errors: list[str] = []
-    threads = [threading.Thread(target=_record_many, args=(s, UNKNOWN, u, 50, counts, errors))
-               for u in dataset.users[:6]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    counts, errors = _record_in_threads(s, UNKNOWN, dataset.users[:6], 50)
     assert errors == []
     assert sorted(counts) == list(range(1, 301))
     assert s.dashboard_stats(UNKNOWN, TODAY)["uniqueViewers"] == 6
