@@ -73,12 +73,17 @@ def _operation_of(handler: Handler, spec: Spec) -> Operation:
     return op
 
 
-def handlers(spec: Spec) -> dict[str, tuple[Operation, Handler]]:
-    """operationId -> (operation, handler), for every resource module; what the fast path dispatches on."""
+def _resources() -> tuple:
+    """The resource modules: each has RESOURCE (its blueprint's name) and HANDLERS."""
     from . import audit_logs, dashboards
 
+    return dashboards, audit_logs
+
+
+def handlers(spec: Spec) -> dict[str, tuple[Operation, Handler]]:
+    """operationId -> (operation, handler), for every resource module; what the fast path dispatches on."""
     found = {}
-    for module in (dashboards, audit_logs):
+    for module in _resources():
         for handler in module.HANDLERS:
             found[handler.__name__] = (_operation_of(handler, spec), handler)
     return found
@@ -98,10 +103,8 @@ def build_blueprint(name: str, spec: Spec, handlers: Iterable[Handler]) -> tuple
 
 def register_api(app: Flask, spec: Spec) -> dict[str, Operation]:
     """Register every resource blueprint; fail at start-up if an operation of the spec has no handler."""
-    from . import audit_logs, dashboards
-
     endpoints: dict[str, Operation] = {}
-    for module in (dashboards, audit_logs):
+    for module in _resources():
         blueprint, found = build_blueprint(module.RESOURCE, spec, module.HANDLERS)
         app.register_blueprint(blueprint)
         endpoints.update(found)
