@@ -113,3 +113,17 @@ def stop(process: subprocess.Popen) -> tuple[str, str]:
         texts.append(stream.read())
         stream.close()
     return texts[0], texts[1]
+
+
+def load_soak():
+    """scripts/soak.py as a module (it is a script, not part of the package): the load and crash tests drive it."""
+    import importlib.util
+    import sys
+
+    if "soak" in sys.modules:
+        return sys.modules["soak"]
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "scripts" / "soak.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["soak"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

@@ -6,19 +6,15 @@ in the audit log) and PRAGMA integrity_check is ok. A short run of scripts/soak.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 
-from mock_helpers import ROOT
+from mock_helpers import load_soak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups")]
 
-_spec = importlib.util.spec_from_file_location("soak", ROOT / "scripts" / "soak.py")
-soak = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("soak", soak)  # dataclasses look their module up by name
-_spec.loader.exec_module(soak)
+soak = load_soak()
 
 
 def test_acknowledged_views_survive_kill_9_of_the_whole_server(tmp_path, capsys):

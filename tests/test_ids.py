@@ -61,18 +61,23 @@ def test_instants_outside_four_bytes_are_refused(at):
         object_id_ms(to_ms(at), random.Random(1))
 
 
-def test_unique_across_threads():
-    results: list[list[str]] = [[] for _ in range(8)]
+def _minted_in_threads(mint_one, threads: int = 8, each: int = 5000) -> list[str]:
+    """Every id that `threads` threads minted with `mint_one()`, `each` per thread, all at the same time."""
+    results: list[list[str]] = [[] for _ in range(threads)]
 
     def mint(bucket: list[str]) -> None:
-        bucket.extend(object_id(AT) for _ in range(5000))
+        bucket.extend(mint_one() for _ in range(each))
 
-    threads = [threading.Thread(target=mint, args=(bucket,)) for bucket in results]
-    for t in threads:
+    workers = [threading.Thread(target=mint, args=(bucket,)) for bucket in results]
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join()
-    all_ids = [oid for bucket in results for oid in bucket]
+    return [minted for bucket in results for minted in bucket]
+
+
+def test_unique_across_threads():
+    all_ids = _minted_in_threads(lambda: object_id(AT))
     assert len(set(all_ids)) == len(all_ids) == 40_000
 
 
@@ -102,17 +107,7 @@ def test_is_object_id_and_time_parsing():
 
 
 def test_request_ids_are_32_hex_and_unique_across_threads():
-    results: list[list[str]] = [[] for _ in range(8)]
-
-    def mint(bucket: list[str]) -> None:
-        bucket.extend(request_id() for _ in range(5000))
-
-    threads = [threading.Thread(target=mint, args=(bucket,)) for bucket in results]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    all_ids = [rid for bucket in results for rid in bucket]
+    all_ids = _minted_in_threads(request_id)
     assert len(set(all_ids)) == len(all_ids) == 40_000
     assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in all_ids[:100])
 

@@ -8,20 +8,16 @@ held to a generous leak bound, since a few seconds on a shared machine say littl
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
 
-from mock_helpers import ROOT
+from mock_helpers import load_soak
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")]
 
 
-_spec = importlib.util.spec_from_file_location("soak", ROOT / "scripts" / "soak.py")
-soak = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("soak", soak)  # dataclasses look their module up by name
-_spec.loader.exec_module(soak)
+soak = load_soak()
 LEAK_BOUND_MIB = 150  # far above anything seen (a worker grows by about 10 MiB while warming up)
 
 
