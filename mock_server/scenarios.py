@@ -248,6 +248,14 @@ class _Pinner:
     def fail(self, path: str, message: str) -> ScenarioError:
         return ScenarioError(f"{self.where}: pins.{path}: {message}")
 
+    def claim(self, known: set[str], pinned_id: str, path: str, kind: str) -> str:
+        """The pinned id, lower-cased, taken from `known`; a second pin of the same id is an error."""
+        claimed = pinned_id.lower()
+        if claimed in known:
+            raise self.fail(f"{path}.id", f"{kind} {claimed} is pinned twice")
+        known.add(claimed)
+        return claimed
+
     def instant(self, value: str, path: str) -> int:
         text = value.strip()
         if text == "now":
@@ -292,10 +300,7 @@ class _Pinner:
         entries: list[tuple[int, dict]] = []
         for i, pinned in enumerate(pins.get("dashboards", [])):
             path = f"dashboards[{i}]"
-            did = pinned["id"].lower()
-            if did in known_dashboards:
-                raise self.fail(f"{path}.id", f"dashboard {did} is pinned twice")
-            known_dashboards.add(did)
+            did = self.claim(known_dashboards, pinned["id"], path, "dashboard")
             owner = self.user(pinned["owner"], f"{path}.owner")
             dashboard = {"dashboardId": did, "name": pinned["name"]}
             if "description" in pinned:
@@ -334,10 +339,7 @@ class _Pinner:
         mapping_refs: dict[str, dict] = {}
         for i, pinned in enumerate(pins.get("mappings", [])):
             path = f"mappings[{i}]"
-            mid = pinned["id"].lower()
-            if mid in known_mappings:
-                raise self.fail(f"{path}.id", f"mapping {mid} is pinned twice")
-            known_mappings.add(mid)
+            mid = self.claim(known_mappings, pinned["id"], path, "mapping")
             mapping = {"mappingId": mid, "tool": pinned["tool"], "name": pinned["name"]}
             data.mappings.append(mapping)
             mapping_refs[mid] = mapping
