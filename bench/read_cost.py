@@ -18,27 +18,17 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson
-import yaml
 
-from mock_server.datagen import Sizes, generate
 from mock_server.store import open_store
 from mock_server.store import sqlite as sqlite_store
 from mock_server.store.base import AuditLogFilter
-
-ANCHOR = datetime(2026, 11, 25, 12, tzinfo=UTC)
-
-
-def dataset():
-    tokens = yaml.safe_load((ROOT / "fixtures" / "tokens.yaml").read_text(encoding="utf-8"))
-    users = [{**t["user"], "role": t["role"]} for t in tokens["tokens"]]
-    return generate(seed=1, anchor=ANCHOR, users=users, account=tokens["account"], sizes=Sizes()), users
+from write_cost import ANCHOR, dataset  # the same default dataset as the write bench
 
 
 def drive(call, threads: int, seconds: float) -> tuple[float, float]:
