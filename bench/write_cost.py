@@ -4,7 +4,9 @@
 
 Prints, from one run (figures only, nothing asserted):
 1. one thread: microseconds per record_view (wall and CPU), on a --db file (WAL) and in memory, with
-   p50/p99/max of single calls (a checkpoint inside a write shows up in max);
+   p50/p99/max of single calls (a checkpoint inside a write shows up in max); then one write of n views
+   (n = 1, 2, 4, 8: a turn's batch), with the same connection writing each time and with another one
+   committing between (as when the two workers' turns alternate: SQLite drops the writer's page cache);
 2. the server's shape: `--processes` forked processes x `--threads` threads on one file, each thread
    spinning `--busy-us` of pure Python (standing in for the HTTP work of a request, which holds the GIL)
    between views: views/s, the same with no writes at all (the ceiling of that simulation), the CPU per
@@ -19,10 +21,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +37,10 @@ sys.path.insert(0, str(ROOT))
 import yaml
 
 from mock_server.datagen import Sizes, generate
+from mock_server.ids import object_id
 from mock_server.store import open_store
+from mock_server.store.sqlite import _PendingView
+from mock_server.timestamps import to_ms
 
 ANCHOR = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -64,6 +72,35 @@ def one_thread(store, dashboard_id: str, user: dict, n: int) -> dict:
     single.sort()
     return {"wall_us": wall / n * 1e6, "cpu_us": cpu / n * 1e6, "p50_us": single[n // 2] * 1e6,
             "p99_us": single[int(n * 0.99)] * 1e6, "max_us": single[-1] * 1e6}
+
+
+def batch_us(store, path: str, dashboard_id: str, users: list[dict], n: int, alternate: bool,
+             calls: int = 600) -> float:
+    """Median wall time of one write of n queued views (what a turn's batch costs), through the store's own
+    _write_views. With `alternate`, another connection commits before each write: as when the workers' turns
+    alternate, SQLite then drops the writer's page cache and reads its pages again."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE IF NOT EXISTS bench_other_writer (x)")
+    times = []
+    try:
+        for i in range(calls + 50):
+            at = datetime.now(UTC)
+            views = [_PendingView(dashboard_id, u["id"].lower(), u["email"], to_ms(at), object_id(at), object_id(at))
+                     for u in (users[(i + k) % len(users)] for k in range(n))]
+
+            @contextmanager
+            def turn(views=views):
+                yield views
+
+            if alternate:
+                other.execute("INSERT INTO bench_other_writer VALUES (1)")
+            t = time.perf_counter()
+            store._write_views(turn)
+            if i >= 50:
+                times.append(time.perf_counter() - t)
+    finally:
+        other.close()
+    return statistics.median(times) * 1e6
 
 
 def _threads_run(store, dashboard_id: str, users: list[dict], threads: int, seconds: float, busy_us: float,
@@ -189,6 +226,12 @@ def main() -> None:
                   f"{r['max_us']:>8.1f}")
             if s is not store:
                 s.close()
+        print(f"\none statement of n views (one dashboard), --db file, median us {'per batch':>12} {'per view':>9}")
+        for alternate in (False, True):
+            for n in (1, 2, 4, 8):
+                us = batch_us(store, path, dashboard_id, users, n, alternate)
+                where = "another connection wrote between" if alternate else "same connection each time"
+                print(f"  {where:<34} n={n:<3} {us:>30.0f} {us / n:>9.0f}")
         store.close()
         print(f"\n{args.processes} processes x {args.threads} threads, {args.busy_us:.0f} us of Python per request, "
               f"{args.seconds:.0f} s, one --db file:")
