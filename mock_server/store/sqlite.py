@@ -376,29 +376,6 @@ class _Pool:
             self._idle, self._owned = [], []
 
 
-class _Wake:
-    """A one-shot wake-up for the one thread that waits on it: a bare lock, created held, released by wake().
-
-    threading.Event does the same through a Condition, in Python: a lock, a waiter list and a deque per
-    view, and more futex calls; under 32 connections that was a visible share of a worker's CPU."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._lock.acquire()
-
-    def wait(self) -> None:
-        self._lock.acquire()  # releases the GIL while blocked
-
-    def wake(self) -> None:
-        # A view can be woken twice (handed the lead, then written by its own turn): the second is a no-op.
-        try:
-            self._lock.release()
-        except RuntimeError:
-            pass
-
-
 class _PendingView:
     """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
 
@@ -411,7 +388,7 @@ class _PendingView:
         self.result: dict | None = None
         self.error: BaseException | None = None
         self.finished = False
-        self.event = _Wake()  # woken when finished, or when its thread is to lead the next turn
+        self.event = threading.Event()  # set when finished, or when its thread is to lead the next turn
 
     def done(self, result: dict) -> None:
         self.result, self.finished = result, True
@@ -500,11 +477,11 @@ class _WriterTurns:
                     self._queue.remove(view)
                     view.failed(StoreError("the write of this view was interrupted"))
                 if self._queue:
-                    self._queue[0].event.wake()  # not finished: its thread leads next
+                    self._queue[0].event.set()  # not finished: its thread leads next
                 else:
                     self._leading = False
             for queued in taken:
-                queued.event.wake()
+                queued.event.set()
         return view.outcome()
 
     def _after_fork(self) -> None:
