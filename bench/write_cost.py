@@ -173,7 +173,7 @@ def server_shape(path: str, dashboard_id: str, users, args, write: bool) -> dict
     return {
         "per_s": requests / args.seconds,
         # CPU per request beyond the --busy-us of Python it stands for: the write's whole cost, on a
-        # shared machine far steadier than views/s (which moves with whatever else runs)
+        # shared machine steadier than views/s (which moves with whatever else runs)
         "cpu_us": (sum(r[4] for r in results) / requests * 1e6 - args.busy_us) if requests else 0.0,
         "errors": errors,
         "acknowledged": len(counts),
