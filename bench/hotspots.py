@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             ids = run.discover(server.base, work / "mock.db")
             for key, label, method, template in ops:
                 url = server.base + template.format(**ids)
-                h.run_wrk(wrk, url, WrkSettings(duration=1, connections=args.connections), method=method)
+                h.run_wrk(wrk, url, WrkSettings(duration=1, connections=args.connections, threads=args.threads), method=method)
                 raw = args.out / f"profile-{key}-{stamp}.txt"
                 # wrk runs a little longer than py-spy, so every sample is of a loaded server
                 load = subprocess.Popen(

@@ -8,29 +8,91 @@ The CLI's handler (`configure`) is a `LineHandler`. While it is the logger's onl
 straight to its stream: building a LogRecord (caller lookup, thread and process names) would cost more
 than the rest of the line, for fields nobody reads. Any other set-up (pytest's caplog, an embedding
 application's handlers or filters) gets ordinary log records.
+
+The CLI also gathers lines and writes them together, at most FLUSH_INTERVAL_S after the first one (as
+nginx's `access_log ... buffer= flush=`): one write() per interval instead of one per request. Each write()
+releases the GIL, and on a busy worker every release is a hand-off to another thread. Lines still pending
+are written when the process exits normally (logging's shutdown flushes every handler); a kill -9 loses
+at most the last interval of lines, never data.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import os
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 
 import orjson
 
 LOGGER_NAME = "insights_mock.access"
+FLUSH_INTERVAL_S = 0.25  # the CLI's: how late a line may reach the terminal or file
 logger = logging.getLogger(LOGGER_NAME)
 
 
 class LineHandler(logging.StreamHandler):
-    """Writes the bare message, one line per record; `write_line` skips the LogRecord altogether."""
+    """Writes the bare message, one line per record; `write_line` skips the LogRecord altogether. With a
+    `flush_interval`, lines from write_line are gathered and written by a thread of each process, together,
+    at most that long after the first of them (see the module docstring)."""
 
     terminator = "\n"
 
+    def __init__(self, stream=None, flush_interval: float = 0.0) -> None:
+        super().__init__(stream)
+        self.flush_interval = flush_interval
+        self._pending: collections.deque[str] = collections.deque()
+        self._due = threading.Event()
+        self._flusher_pid: int | None = None
+        if flush_interval > 0:
+            os.register_at_fork(after_in_child=self._after_fork)
+
     def write_line(self, line: str) -> None:
-        with self.lock:  # threads of a worker share the stream: one whole line at a time
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        if self.flush_interval <= 0:
+            with self.lock:  # threads of a worker share the stream: one whole line at a time
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            return
+        self._pending.append(line)  # atomic; the flusher pops from the other end
+        if not self._due.is_set():
+            if self._flusher_pid != os.getpid():
+                self._start_flusher()
+            self._due.set()
+
+    def flush(self) -> None:
+        """Write the pending lines now (logging's shutdown calls this at exit)."""
+        with self.lock:  # taken and written under one lock: batches never overtake each other
+            lines = []
+            pending = self._pending
+            while pending:
+                lines.append(pending.popleft())
+            if lines and self.stream is not None:
+                self.stream.write("\n".join(lines) + "\n")
+            super().flush()
+
+    def _start_flusher(self) -> None:
+        with self.lock:
+            if self._flusher_pid != os.getpid():
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_loop, name="access-log", daemon=True).start()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._due.wait()
+            time.sleep(self.flush_interval)
+            self._due.clear()  # before taking the lines: one appended after this sets it again
+            try:
+                self.flush()
+            except (OSError, ValueError):  # the stream is closed (exiting) or broken: nothing to write to
+                return
+
+    def _after_fork(self) -> None:
+        # The parent's flusher writes the lines pending at the fork; the child starts its own when it logs.
+        self._pending = collections.deque()
+        self._due = threading.Event()
+        self._flusher_pid = None
 
 
 def log_request(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
@@ -54,11 +116,12 @@ def log_request(*, method: str, path: str, status: int, duration_ms: float, oper
         logger.info(line)
 
 
-def configure(stream=None) -> None:
-    """Send access lines, bare, to `stream` (stderr by default). Idempotent; used by the CLI."""
+def configure(stream=None, flush_interval: float = 0.0) -> None:
+    """Send access lines, bare, to `stream` (stderr by default); with `flush_interval` (the CLI's
+    FLUSH_INTERVAL_S), gathered and written at most that long after the first. Idempotent."""
     if any(isinstance(h, LineHandler) for h in logger.handlers):
         return
-    handler = LineHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr, flush_interval)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         journal_dir = tempfile.mkdtemp(prefix="insights-mock-journal-")
         overrides["JOURNAL_DIR"] = journal_dir
 
-    access_log.configure()
+    access_log.configure(flush_interval=access_log.FLUSH_INTERVAL_S)
     print(banner(config, spec, tokens), flush=True)
     master = os.getpid()
     try:

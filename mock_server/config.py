@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from .resources import data_root
+
+# The repository's openapi.yaml and fixtures/ in a checkout, the copies bundled in the package once installed
+# from a wheel (mock_server.resources).
+DATA_ROOT = data_root()
 ENV_PREFIX = "MOCK_"
 
 # Local dev servers of the usual frontend tool chains (CRA/Next, Vite, Angular, Vue CLI/webpack).
@@ -107,7 +110,7 @@ def _now(key: str, value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-# key -> (coercion, default). Paths default to the repository's files.
+# key -> (coercion, default). Paths default to the files under DATA_ROOT.
 KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "SEED": (_int(), 42),
     "NOW": (_now, None),
@@ -119,8 +122,8 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "AUDIT_LOGS": (_optional_size, None),
     "LATENCY": (_optional_str, None),
     "ERROR_RATE": (_rate, 0.0),
-    "TOKENS_FILE": (_str, str(REPO_ROOT / "fixtures" / "tokens.yaml")),
-    "SPEC_FILE": (_str, str(REPO_ROOT / "openapi.yaml")),
+    "TOKENS_FILE": (_str, str(DATA_ROOT / "fixtures" / "tokens.yaml")),
+    "SPEC_FILE": (_str, str(DATA_ROOT / "openapi.yaml")),
     "VALIDATE_RESPONSES": (_bool, True),
     "CORS_ORIGINS": (_origins, DEFAULT_CORS_ORIGINS),
     "HOST": (_str, "127.0.0.1"),
@@ -129,7 +132,7 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "ADMIN_TOKEN": (_optional_str, None),
     "MAX_CONTENT_LENGTH": (_int(1, 1 << 30), 64 * 1024),
     "SCENARIO": (_str, "default"),
-    "SCENARIOS_DIR": (_str, str(REPO_ROOT / "fixtures" / "scenarios")),
+    "SCENARIOS_DIR": (_str, str(DATA_ROOT / "fixtures" / "scenarios")),
     "JOURNAL_SIZE": (_int(0, 100_000), 200),  # 0: no journal
     "RELOAD": (_bool, False),
     "FAST_PATH": (_bool, True),  # mock_server.pipeline; off: every request through Flask's pipeline

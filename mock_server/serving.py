@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import socket
 import sys
+import threading
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
@@ -62,7 +64,15 @@ def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
     werkzeug_logger.setLevel(logging.WARNING)
     if not werkzeug_logger.handlers:
         werkzeug_logger.addHandler(logging.StreamHandler())
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     run_simple(host.strip("[]"), port, app, threaded=True, request_handler=_Handler, use_reloader=False)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (docker stop, a CI job's end) stops the server as Ctrl-C does: it unwinds, so the CLI cleans
+    up and the access lines still gathered are written (logging's shutdown) instead of dying mid-interval."""
+    raise KeyboardInterrupt
 
 
 def gunicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:

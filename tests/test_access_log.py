@@ -5,10 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import pytest
 
-from mock_helpers import ADMIN, TOKENS, UNKNOWN_UUID, bearer, url
+from mock_helpers import ADMIN, ROOT, TOKENS, UNKNOWN_UUID, bearer, url
 from mock_server import access_log
 
 
@@ -57,3 +62,60 @@ def test_configure_writes_bare_lines_once(monkeypatch):
     line = json.loads(stream.getvalue())
     assert line["duration_ms"] == 1.235 and line["path"] == "/p"
     assert len(stream.getvalue().splitlines()) == 1
+
+
+# --- the CLI's gathered writes --------------------------------------------------------------------------
+
+def _line(n: int) -> str:
+    return json.dumps({"n": n})
+
+
+def test_gathered_lines_wait_for_the_interval_and_keep_their_order():
+    stream = io.StringIO()
+    handler = access_log.LineHandler(stream, flush_interval=30.0)
+    threads = [threading.Thread(target=lambda k=k: [handler.write_line(_line(k * 1000 + i)) for i in range(200)])
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stream.getvalue() == ""  # the flusher waits 30 s: nothing was written per line
+    handler.flush()
+    written = [json.loads(line)["n"] for line in stream.getvalue().splitlines()]
+    assert sorted(written) == sorted(k * 1000 + i for k in range(4) for i in range(200))
+    for k in range(4):  # each thread's lines in the order it logged them
+        mine = [n for n in written if n // 1000 == k]
+        assert mine == sorted(mine)
+
+
+def test_the_flusher_writes_without_being_asked():
+    stream = io.StringIO()
+    handler = access_log.LineHandler(stream, flush_interval=0.05)
+    for round_ in range(3):  # and again after each write: the flusher goes back to waiting
+        handler.write_line(_line(round_))
+        deadline = time.monotonic() + 10
+        while len(stream.getvalue().splitlines()) <= round_ and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == list(range(round_ + 1))
+
+
+def test_a_forked_worker_writes_its_own_lines_once_and_at_exit(tmp_path):
+    """As under gunicorn: the handler is made before the fork; each process writes what it logged, once,
+    when it exits normally, even if its interval has not come."""
+    out = tmp_path / "access.log"
+    script = textwrap.dedent(f"""
+        import os, sys
+        from mock_server import access_log
+        access_log.configure(open({str(out)!r}, "w"), flush_interval=60.0)
+        handler = access_log.logger.handlers[0]
+        handler.write_line("parent-before-fork")
+        pid = os.fork()
+        if pid == 0:
+            handler.write_line("child")
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        handler.write_line("parent-after-fork")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert sorted(out.read_text().splitlines()) == ["child", "parent-after-fork", "parent-before-fork"]

@@ -167,14 +167,14 @@ def test_an_unexpected_exception_is_a_500_without_a_traceback(app, client, monke
 
 
 def test_a_response_off_the_spec_raises_under_testing(app, monkeypatch):
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with pytest.raises(ResponseContractError, match="getMostViewedDashboards"):
         FlaskClient(app).get(url("/dashboard/most-viewed"), headers=ADMIN)
 
 
 def test_a_response_off_the_spec_is_a_logged_500_outside_testing(app_factory, monkeypatch, caplog):
     app = app_factory(TESTING=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with caplog.at_level(logging.ERROR, logger="insights_mock"):
         response = app.test_client().get(url("/dashboard/most-viewed"), headers=ADMIN)
     assert response.status_code == 500
@@ -184,7 +184,7 @@ def test_a_response_off_the_spec_is_a_logged_500_outside_testing(app_factory, mo
 
 def test_without_response_validation_the_body_passes_through(app_factory, monkeypatch):
     app = app_factory(VALIDATE_RESPONSES=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     response = FlaskClient(app).get(url("/dashboard/most-viewed"), headers=ADMIN)  # no openapi-core here
     assert response.status_code == 200 and response.json["data"] == [{"dashboardId": 1}]
 
@@ -192,7 +192,7 @@ def test_without_response_validation_the_body_passes_through(app_factory, monkey
 def test_the_openapi_core_second_opinion_catches_drift(app_factory, monkeypatch):
     """The conftest client must fail a test on an off-spec body even when the app's own check is off."""
     app = app_factory(VALIDATE_RESPONSES=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with pytest.raises(pytest.fail.Exception, match="openapi-core rejects"):
         app.test_client().get(url("/dashboard/most-viewed"), headers=ADMIN)
 

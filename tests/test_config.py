@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mock_server.config import DEFAULT_CORS_ORIGINS, KEYS, REPO_ROOT, ConfigError, explicit_keys, load_config
+from mock_server.config import DEFAULT_CORS_ORIGINS, KEYS, ConfigError, explicit_keys, load_config
+from mock_helpers import ROOT  # a checkout: its own files are the defaults (mock_server.resources)
 
 
 def test_defaults():
@@ -15,8 +16,8 @@ def test_defaults():
     assert config["HOST"] == "127.0.0.1" and config["PORT"] == 4010 and config["WORKERS"] == 1
     assert config["VALIDATE_RESPONSES"] is True and config["ERROR_RATE"] == 0.0 and config["LATENCY"] is None
     assert config["MAX_CONTENT_LENGTH"] == 64 * 1024 and config["ADMIN_TOKEN"] is None
-    assert config["TOKENS_FILE"] == str(REPO_ROOT / "fixtures" / "tokens.yaml")
-    assert config["SPEC_FILE"] == str(REPO_ROOT / "openapi.yaml")
+    assert config["TOKENS_FILE"] == str(ROOT / "fixtures" / "tokens.yaml")
+    assert config["SPEC_FILE"] == str(ROOT / "openapi.yaml")
     assert "http://localhost:5173" in config["CORS_ORIGINS"] and "*" not in config["CORS_ORIGINS"]
     assert config["CORS_ORIGINS"] == DEFAULT_CORS_ORIGINS
     assert all(config[k] is None for k in ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS"))
@@ -51,7 +52,7 @@ def test_every_key_has_an_environment_variable():
 def test_scenario_journal_and_reload_defaults():
     config = load_config(environ={})
     assert config["SCENARIO"] == "default" and config["JOURNAL_SIZE"] == 200 and config["RELOAD"] is False
-    assert config["SCENARIOS_DIR"] == str(REPO_ROOT / "fixtures" / "scenarios")
+    assert config["SCENARIOS_DIR"] == str(ROOT / "fixtures" / "scenarios")
     with pytest.raises(ConfigError, match="JOURNAL_SIZE must be between 0"):
         load_config({"JOURNAL_SIZE": -1}, environ={})
 

@@ -26,7 +26,7 @@ class AuditLogFilter:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict]
+    items: Any  # list[dict]; with `raw`, one orjson.Fragment of the JSON array
     total: int
 
 
@@ -66,14 +66,15 @@ class Store(Protocol):
     def counts(self) -> dict[str, int]:
         """Row counts {users, dashboards, mappings, views, audit_logs}, for the operator's health check."""
 
-    def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
+    def recently_viewed(self, user_id: str, limit: int, *, raw: bool = False) -> Any:
         """DashboardSummary items for the user's viewed dashboards, one per dashboard, newest view of
         this user first (ties: dashboardId ascending). lastViewedAt is the user's own last view,
-        viewCount the dashboard's total. Views of unknown dashboards are not listed."""
+        viewCount the dashboard's total. Views of unknown dashboards are not listed. A list of dicts; with
+        `raw`, one orjson.Fragment of the JSON array (serialised as it is, never parsed: the API's way)."""
 
-    def most_viewed(self, limit: int) -> list[dict]:
+    def most_viewed(self, limit: int, *, raw: bool = False) -> Any:
         """DashboardSummary items ordered by viewCount desc, then lastViewedAt desc, then dashboardId asc.
-        Only known dashboards with at least one view."""
+        Only known dashboards with at least one view. `raw` as for recently_viewed."""
 
     def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
         """DashboardStats; an unknown id gives zeros, nulls and 30 zero days ending at `today`."""
@@ -87,7 +88,7 @@ class Store(Protocol):
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
                    filters: AuditLogFilter, *, raw: bool = False) -> Page:
         """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching. With `raw`
-        the items are orjson.Fragment of the stored JSON: serialised as they are, never parsed (the API's way)."""
+        the items are one orjson.Fragment of the page's JSON array, as stored: serialised as it is, never parsed."""
 
     def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
         """One AuditLogEntry by _id (case-insensitive hex), or None; with `raw`, an orjson.Fragment."""

@@ -48,7 +48,7 @@ from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: dashboards.head
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's own checkpoint (40 MB of WAL) only if _Checkpointer falls behind
 WAL_SIZE_LIMIT_BYTES = 16 << 20
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dashboards (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, owner_id TEXT NOT NULL,
-    tags TEXT NOT NULL, kpi_count INTEGER NOT NULL) WITHOUT ROWID;
+    tags TEXT NOT NULL, kpi_count INTEGER NOT NULL, head TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mappings (
     id TEXT PRIMARY KEY, tool TEXT NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS views (
@@ -104,30 +104,73 @@ _INDEXES = (
 )
 _INDEX_NAMES = tuple(stmt.split(" IF NOT EXISTS ")[1].split()[0] for stmt in _INDEXES)
 
-_SUMMARY_COLUMNS = "d.id, d.name, d.description, d.tags, d.kpi_count, u.id, u.email, u.name"
+# Reads: one statement, one row. sqlite3 releases the GIL around every step of a statement, once per row
+# fetched; with a worker's other threads waiting for it, each release is a hand-off (a futex wake, later a
+# spurious wake-up). Ten rows fetched one by one made a list read cost 120 us of CPU with four threads
+# against 33 us alone; the same read as one row of JSON built by SQLite costs 78 us with four (39 alone),
+# and answers twice as many calls per second (bench/README.md, "Reads: one row each"). So a list is one
+# JSON array, built by SQLite from an ordered, limited subquery and embedded in the answer as it is
+# (orjson.Fragment). The subquery has a LIMIT, so SQLite cannot flatten it into the aggregate: it runs as
+# a co-routine that yields rows in its ORDER BY order, and the aggregate concatenates them in that order
+# (test_store_sqlite checks the plans and the orders).
 
-SQL_MOST_VIEWED = f"""
-SELECT {_SUMMARY_COLUMNS}, t.view_count, t.last_ms
+
+def _json_array(inner: str, column: str) -> str:
+    """One row: the `column` values (JSON texts) of the ordered subquery `inner`, as one JSON array text."""
+    return f"SELECT '[' || coalesce(group_concat({column}, ','), '') || ']' FROM ({inner})"
+
+
+def _iso_sql(ms: str) -> str:
+    """SQL for timestamps.iso_ms of an epoch-ms integer >= 0: `2026-11-20T09:15:02.123Z`."""
+    return f"(strftime('%Y-%m-%dT%H:%M:%S', {ms} / 1000, 'unixepoch') || printf('.%03dZ', {ms} % 1000))"
+
+
+# A DashboardSummary is the dashboard's fixed part, made once at load (dashboards.head: the JSON object
+# up to kpiCount, without its closing brace), then the two figures that move with each view. Keys in the
+# order of the spec's schema; no `description` key for a dashboard without one; the owner as in `users`.
+_SQL_DASHBOARD_HEADS = """
+UPDATE dashboards SET head = (
+    SELECT substr(j, 1, length(j) - 1) FROM (
+        SELECT CASE WHEN dashboards.description IS NULL THEN {bare} ELSE {described} END AS j
+        FROM users AS u WHERE u.id = dashboards.owner_id))""".format(**{
+    key: "json_object('dashboardId', dashboards.id, 'name', dashboards.name, "
+         + ("'description', dashboards.description, " if key == "described" else "")
+         + "'owner', json_object('userId', u.id, 'email', u.email, 'name', u.name), "
+           "'tags', json(dashboards.tags), 'kpiCount', dashboards.kpi_count)"
+    for key in ("bare", "described")})
+
+
+def _summary_sql(last_ms: str) -> str:
+    """A DashboardSummary as JSON text: the head of dashboard `d`, then `t`'s count and a last view."""
+    return f"""d.head || ',"viewCount":' || t.view_count || ',"lastViewedAt":"' || {_iso_sql(last_ms)} || '"}}'"""
+
+
+# The ordered rows of each list (their plans are checked on their own); SQL_* below are what runs.
+MOST_VIEWED_ROWS = f"""
+SELECT {_summary_sql("t.last_ms")} AS item
 FROM dashboard_totals AS t INDEXED BY dashboard_totals_rank
-CROSS JOIN dashboards AS d CROSS JOIN users AS u
-WHERE t.known = 1 AND d.id = t.dashboard_id AND u.id = d.owner_id
+CROSS JOIN dashboards AS d
+WHERE t.known = 1 AND d.id = t.dashboard_id
 ORDER BY t.view_count DESC, t.last_ms DESC, t.dashboard_id
 LIMIT ?"""
 
-SQL_RECENTLY_VIEWED = f"""
-SELECT {_SUMMARY_COLUMNS}, t.view_count, r.last_ms
+RECENTLY_VIEWED_ROWS = f"""
+SELECT {_summary_sql("r.last_ms")} AS item
 FROM user_dashboard AS r INDEXED BY user_dashboard_recent
-CROSS JOIN dashboards AS d CROSS JOIN users AS u CROSS JOIN dashboard_totals AS t
-WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND u.id = d.owner_id
-  AND t.dashboard_id = r.dashboard_id
+CROSS JOIN dashboards AS d CROSS JOIN dashboard_totals AS t
+WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND t.dashboard_id = r.dashboard_id
 ORDER BY r.last_ms DESC, r.dashboard_id
 LIMIT ?"""
 
-# Both in one statement, so one snapshot without BEGIN/COMMIT: the totals row first (kind 0), then the days.
+SQL_MOST_VIEWED = _json_array(MOST_VIEWED_ROWS, "item")
+SQL_RECENTLY_VIEWED = _json_array(RECENTLY_VIEWED_ROWS, "item")
+
+# The totals (or NULL) and the days of the window, one row: [count, unique, first, last] and [[day, views]..].
 SQL_STATS = """
-SELECT 0, view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = ?
-UNION ALL
-SELECT 1, day, views, NULL, NULL FROM dashboard_days WHERE dashboard_id = ? AND day BETWEEN ? AND ?"""
+SELECT (SELECT json_array(view_count, unique_viewers, first_ms, last_ms)
+        FROM dashboard_totals WHERE dashboard_id = :id),
+       (SELECT json_group_array(json_array(day, views))
+        FROM dashboard_days WHERE dashboard_id = :id AND day BETWEEN :first AND :last)"""
 
 SQL_AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
 
@@ -205,8 +248,10 @@ _SQL_INBOX_TAKE = "DELETE FROM view_inbox RETURNING seq, view_count"
 _SQL_INSERT_AUDIT = """
 INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"""
 
-# Aggregates of a freshly loaded event log (one GROUP BY each instead of a million upserts).
+# Aggregates of a freshly loaded event log (one GROUP BY each instead of a million upserts), and the
+# dashboards' heads.
 _SQL_BUILD_AGGREGATES = (
+    _SQL_DASHBOARD_HEADS,
     """INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
        SELECT v.user_id, v.dashboard_id, v.dashboard_id IN (SELECT id FROM dashboards), max(v.viewed_ms)
        FROM views AS v GROUP BY v.user_id, v.dashboard_id""",
@@ -226,49 +271,72 @@ _DATA_TABLES = ("users", "dashboards", "mappings", "views", "dashboard_totals", 
                 "dashboard_days", "audit_logs", "audit_counts")
 
 
-def audit_list_sql(filters: AuditLogFilter) -> tuple[str, str, bool]:
-    """(items SQL, count SQL, whether the count reads audit_counts) for a filter combination.
+def _shape(filters: AuditLogFilter) -> tuple[bool, bool, bool, bool]:
+    return (filters.action is not None, filters.user_id is not None, filters.created_from is not None,
+            filters.created_to is not None)
 
-    Parameters, in order: type, target_id, [action], [user_id], [from_ms], [to_ms]; the items query then
-    takes LIMIT and OFFSET. Only fixed fragments are concatenated; every value is a parameter.
+
+def audit_list_sql(filters: AuditLogFilter) -> tuple[str, str, bool]:
+    """(rows SQL, count SQL, whether the count reads audit_counts) for a filter combination.
+
+    Named parameters (audit_list_params): :type, :target, then :action, :user, :lo, :hi as the filters
+    need them; the rows query also takes :limit and :offset. Only fixed fragments are concatenated; every
+    value is a parameter.
     """
-    if filters.user_id is not None and filters.action is not None:
+    return _audit_list_sql(*_shape(filters))
+
+
+@lru_cache(maxsize=16)
+def _audit_list_sql(action: bool, user: bool, lo: bool, hi: bool) -> tuple[str, str, bool]:
+    if user and action:
         index = "audit_logs_target_user_action"
-    elif filters.user_id is not None:
+    elif user:
         index = "audit_logs_target_user"
-    elif filters.action is not None:
+    elif action:
         index = "audit_logs_target_action"
     else:
         index = "audit_logs_target"
-    where = ["type = ?", "target_id = ?"]
-    if filters.action is not None:
-        where.append("action = ?")
-    if filters.user_id is not None:
-        where.append("user_id = ?")
-    ranged = filters.created_from is not None or filters.created_to is not None
-    if filters.created_from is not None:
-        where.append("created_ms >= ?")
-    if filters.created_to is not None:
-        where.append("created_ms <= ?")
+    where = ["type = :type", "target_id = :target"]
+    if action:
+        where.append("action = :action")
+    if user:
+        where.append("user_id = :user")
+    if lo:
+        where.append("created_ms >= :lo")
+    if hi:
+        where.append("created_ms <= :hi")
     condition = " AND ".join(where)
-    items = (f"SELECT doc FROM audit_logs INDEXED BY {index} WHERE {condition}"
-             " ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?")
-    if ranged:
+    rows = (f"SELECT doc FROM audit_logs INDEXED BY {index} WHERE {condition}"
+            " ORDER BY created_ms DESC, id DESC LIMIT :limit OFFSET :offset")
+    if lo or hi:
         # A time window cannot use the per-target counters: count the index range (what was asked for).
-        return items, f"SELECT count(*) FROM audit_logs INDEXED BY {index} WHERE {condition}", False
-    return items, f"SELECT coalesce(sum(n), 0) FROM audit_counts WHERE {condition}", True
+        return rows, f"SELECT count(*) FROM audit_logs INDEXED BY {index} WHERE {condition}", False
+    return rows, f"SELECT coalesce(sum(n), 0) FROM audit_counts WHERE {condition}", True
 
 
-def audit_list_params(target_type: str, target_id: str, filters: AuditLogFilter) -> list:
-    params: list = [target_type, _target_key(target_type, target_id)]
+def audit_page_sql(filters: AuditLogFilter) -> str:
+    """One statement, one row: the total, then the page as a JSON array text (`[]` past the end, without
+    reading any row). One statement is also one snapshot: the page and its total agree."""
+    return _audit_page_sql(*_shape(filters))
+
+
+@lru_cache(maxsize=16)
+def _audit_page_sql(*shape: bool) -> str:
+    rows, count, _ = _audit_list_sql(*shape)
+    return (f"SELECT total, CASE WHEN :offset < total THEN ({_json_array(rows, 'doc')}) ELSE '[]' END"
+            f" FROM (SELECT ({count}) AS total)")
+
+
+def audit_list_params(target_type: str, target_id: str, filters: AuditLogFilter) -> dict[str, Any]:
+    params: dict[str, Any] = {"type": target_type, "target": _target_key(target_type, target_id)}
     if filters.action is not None:
-        params.append(filters.action)
+        params["action"] = filters.action
     if filters.user_id is not None:
-        params.append(filters.user_id.lower())
+        params["user"] = filters.user_id.lower()
     if filters.created_from is not None:
-        params.append(_ceil_ms(filters.created_from))
+        params["lo"] = _ceil_ms(filters.created_from)
     if filters.created_to is not None:
-        params.append(to_ms(filters.created_to))
+        params["hi"] = to_ms(filters.created_to)
     return params
 
 
@@ -285,24 +353,6 @@ def _target_key(target_type: str, target_id: str) -> str:
 def _day_texts(first_day: int, last_day: int) -> tuple[str, ...]:
     """The ISO dates of a stats window; the same window serves a whole day of requests."""
     return tuple(day_date(d).isoformat() for d in range(first_day, last_day + 1))
-
-
-# The same dashboards' last views are formatted on every list request; a repeated instant costs a lookup.
-_iso_ms_cached = lru_cache(maxsize=16384)(iso_ms)
-
-
-def _summary(row: tuple) -> dict:
-    (dashboard_id, name, description, tags, kpi_count, owner_id, owner_email, owner_name,
-     view_count, last_ms) = row
-    item = {"dashboardId": dashboard_id, "name": name}
-    if description is not None:
-        item["description"] = description
-    item["owner"] = {"userId": owner_id, "email": owner_email, "name": owner_name}
-    item["tags"] = orjson.loads(tags)
-    item["kpiCount"] = kpi_count
-    item["viewCount"] = view_count
-    item["lastViewedAt"] = _iso_ms_cached(last_ms)
-    return item
 
 
 class _SingleConnection:
@@ -817,29 +867,30 @@ class SQLiteStore:
 
     # -- reads -----------------------------------------------------------------------------------------
 
-    def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
-        with self._conns.connection() as conn:  # one statement: its own snapshot
-            rows = conn.execute(SQL_RECENTLY_VIEWED, (user_id.lower(), limit)).fetchall()
-        return [_summary(row) for row in rows]
+    def recently_viewed(self, user_id: str, limit: int, *, raw: bool = False) -> Any:
+        return self._one_row(SQL_RECENTLY_VIEWED, (user_id.lower(), limit), raw)
 
-    def most_viewed(self, limit: int) -> list[dict]:
+    def most_viewed(self, limit: int, *, raw: bool = False) -> Any:
+        return self._one_row(SQL_MOST_VIEWED, (limit,), raw)
+
+    def _one_row(self, sql: str, params: Any, raw: bool) -> Any:
         with self._conns.connection() as conn:  # one statement: its own snapshot
-            rows = conn.execute(SQL_MOST_VIEWED, (limit,)).fetchall()
-        return [_summary(row) for row in rows]
+            (text,) = conn.execute(sql, params).fetchone()
+        return orjson.Fragment(text) if raw else orjson.loads(text)
 
     def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
         dashboard_id = dashboard_id.lower()
         last_day = day_number(today)
         first_day = last_day - 29
         with self._conns.connection() as conn:
-            rows = conn.execute(SQL_STATS, (dashboard_id, dashboard_id, first_day, last_day)).fetchall()
-        totals = next((row[1:] for row in rows if row[0] == 0), None)
-        per_day = {row[1]: row[2] for row in rows if row[0] == 1}
+            totals, days = conn.execute(SQL_STATS, {"id": dashboard_id, "first": first_day,
+                                                    "last": last_day}).fetchone()
+        per_day = dict(orjson.loads(days))
         daily = [{"date": text, "views": per_day.get(d, 0)}
                  for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day, last_day))]
         views_30 = sum(item["views"] for item in daily)
         views_7 = sum(item["views"] for item in daily[-7:])
-        view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
+        view_count, unique, first_ms, last_ms = orjson.loads(totals) if totals else (0, 0, None, None)
         return {
             "dashboardId": dashboard_id,
             "totalViews": view_count,
@@ -855,15 +906,11 @@ class SQLiteStore:
                    filters: AuditLogFilter, *, raw: bool = False) -> Page:
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
-        items_sql, count_sql, _ = audit_list_sql(filters)
         params = audit_list_params(target_type, target_id, filters)
-        offset = (page - 1) * page_size
-        with self._read() as conn:
-            total = conn.execute(count_sql, params).fetchone()[0]
-            docs = (conn.execute(items_sql, [*params, page_size, offset]).fetchall()
-                    if offset < total else [])
-        document = orjson.Fragment if raw else orjson.loads
-        return Page(items=[document(doc) for (doc,) in docs], total=total)
+        params["limit"], params["offset"] = page_size, (page - 1) * page_size
+        with self._conns.connection() as conn:  # one statement: one snapshot for the page and its total
+            total, items = conn.execute(audit_page_sql(filters), params).fetchone()
+        return Page(items=orjson.Fragment(items) if raw else orjson.loads(items), total=total)
 
     def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
         with self._conns.connection() as conn:  # one statement: its own snapshot
