@@ -106,11 +106,10 @@ _INDEX_NAMES = tuple(stmt.split(" IF NOT EXISTS ")[1].split()[0] for stmt in _IN
 
 # Reads: one statement, one row. sqlite3 releases the GIL around every step of a statement, once per row
 # fetched; with a worker's other threads waiting for it, each release is a hand-off (a futex wake, later a
-# spurious wake-up). Ten rows fetched one by one made a list read cost 120 us of CPU with four threads
-# against 33 us alone; the same read as one row of JSON built by SQLite costs 78 us with four (39 alone),
-# and answers twice as many calls per second (bench/README.md, "Reads: one row each"). So a list is one
-# JSON array, built by SQLite from an ordered, limited subquery and embedded in the answer as it is
-# (orjson.Fragment). The subquery has a LIMIT, so SQLite cannot flatten it into the aggregate: it runs as
+# spurious wake-up). With four threads in process, one row per read answers 1.4-1.9x the calls of the same
+# rows fetched one by one, at the same cost alone (bench/read_cost.py; figures in bench/README.md). So a
+# list is one JSON array, built by SQLite from an ordered, limited subquery and embedded in the answer as
+# it is (orjson.Fragment). The subquery has a LIMIT, so SQLite cannot flatten it into the aggregate: it runs as
 # a co-routine that yields rows in its ORDER BY order, and the aggregate concatenates them in that order
 # (test_store_sqlite checks the plans and the orders).
 
