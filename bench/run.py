@@ -48,6 +48,13 @@ TARGETS = {
     "contract_suite_max_s": 60.0,
 }
 
+# The mock with one feature off, each on its own --db file (opt-in: --servers ...,mock-flask)
+MOCK_VARIANTS = {
+    "mock-flask": ["--no-fast-path"],  # every request through Flask's pipeline
+    "mock-nocache": ["--no-response-cache"],  # every read made again: the store's and the handlers' cost
+}
+SERVERS = ("mock", *MOCK_VARIANTS, "ceiling", "flask-floor", "prism-static", "prism-dynamic")
+
 # key, what it is, method, path template (filled from ids discovered on the running mock)
 OPERATIONS = [
     ("recently_viewed", "recently viewed dashboards", "GET", API + "/dashboard/recently-viewed"),
@@ -81,8 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wrk socket timeout in seconds; slower answers count as timeout errors (5)")
     p.add_argument("--workers", type=int, default=h.cores(), help="gunicorn workers (cores: %(default)s)")
     p.add_argument("--servers", default="mock,ceiling,prism-static,prism-dynamic",
-                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic, plus mock-flask and flask-floor "
-                        "(a bare Flask app with the same bodies and server: what any Flask app pays)")
+                   help="comma-separated subset of mock,ceiling,prism-static,prism-dynamic, plus mock-flask "
+                        "(--no-fast-path), mock-nocache (--no-response-cache) and flask-floor (a bare Flask app "
+                        "with the same bodies and server: what any Flask app pays)")
     p.add_argument("--ops", default=",".join(k for k, *_ in OPERATIONS),
                    help="comma-separated subset of " + ",".join(k for k, *_ in OPERATIONS))
     p.add_argument("--rounds", type=int, default=1,
@@ -108,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.ops) - {k for k, *_ in OPERATIONS}
     if unknown:
         p.error(f"unknown operations: {', '.join(sorted(unknown))}")
-    unknown = set(args.servers) - {"mock", "mock-flask", "ceiling", "flask-floor", "prism-static", "prism-dynamic"}
+    unknown = set(args.servers) - set(SERVERS)
     if unknown:
         p.error(f"unknown servers: {', '.join(sorted(unknown))}")
     return args
@@ -460,6 +468,7 @@ def compare(results: dict, ops: list[tuple]) -> dict:
             "rps_vs_ceiling": h.ratio(rps(mock), rps(ceiling)),
             "flask_floor_vs_ceiling": h.ratio(rps(per.get("flask-floor")), rps(ceiling)),
             "mock_flask_vs_ceiling": h.ratio(rps(per.get("mock-flask")), rps(ceiling)),
+            "mock_nocache_vs_ceiling": h.ratio(rps(per.get("mock-nocache")), rps(ceiling)),
             "rps_vs_prism_static": h.ratio(rps(mock), rps(static)),
             "rps_vs_prism_dynamic": h.ratio(rps(mock), rps(dynamic)),
             "p99_vs_ceiling": h.ratio(p99(mock), p99(ceiling)),
@@ -502,8 +511,7 @@ def split_text(split) -> str:
 
 
 def print_report(report: dict, ops: list[tuple]) -> None:
-    servers = [s for s in ("mock", "mock-flask", "ceiling", "flask-floor", "prism-static", "prism-dynamic")
-               if s in report["results"]]
+    servers = [s for s in SERVERS if s in report["results"]]
     print()
     print(f"wrk: {report['settings']['connections']} connections, {report['settings']['threads']} threads, "
           f"{report['settings']['warmup']:g} s warm-up + {report['settings']['duration']:g} s; "
@@ -549,10 +557,11 @@ def print_report(report: dict, ops: list[tuple]) -> None:
                          h.fmt(c["rps_vs_prism_dynamic"], ".2f") if first else "",
                          h.fmt(c["p99_vs_ceiling"], ".2f") if first else "",
                          h.fmt(c.get("mock_flask_vs_ceiling"), ".2f") if first else "",
+                         h.fmt(c.get("mock_nocache_vs_ceiling"), ".2f") if first else "",
                          h.fmt(c.get("flask_floor_vs_ceiling"), ".2f") if first else "", target, result])
             first = False
     print(h.table(rows, ["operation", "mock/ceil", "mock/prism-s", "mock/prism-d", "p99 mock/ceil",
-                         "mock-flask/ceil", "flask-floor/ceil", "target", "result"]))
+                         "mock-flask/ceil", "mock-nocache/ceil", "flask-floor/ceil", "target", "result"]))
     check = report["results"].get("mock", {}).get("view", {}).get("count_check")
     if check:
         print()
@@ -591,7 +600,7 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
         startup = server.start(timeout=timeout)
         report["servers"][name] = {"argv": server.argv, "startup_s": round(startup, 3)}
 
-    if {"mock", "mock-flask", "ceiling", "flask-floor"} & set(args.servers):
+    if {"mock", *MOCK_VARIANTS, "ceiling", "flask-floor"} & set(args.servers):
         # the ceiling answers with the mock's bodies: the mock runs even when only the ceiling is benched
         port = h.free_port()
         mock = Server("mock", mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
@@ -604,13 +613,14 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             servers["mock"] = (mock, ids)
         else:
             del report["servers"]["mock"]
-    if "mock-flask" in args.servers:  # the same mock with every request through Flask (--no-fast-path)
+    for name, extra in MOCK_VARIANTS.items():  # the same mock with one feature off, on its own --db file
+        if name not in args.servers:
+            continue
         port = h.free_port()
-        server = Server("mock-flask", mock_argv(port, work / "mock-flask.db", args.workers, args.seed, args.now,
-                                                [*args.mock_arg, "--no-fast-path"]), port,
-                        log_path=work / "mock-flask.log")
-        launch("mock-flask", server, 600)
-        servers["mock-flask"] = (server, ids)
+        server = Server(name, mock_argv(port, work / f"{name}.db", args.workers, args.seed, args.now,
+                                        [*args.mock_arg, *extra]), port, log_path=work / f"{name}.log")
+        launch(name, server, 600)
+        servers[name] = (server, ids)
     for name in ("ceiling", "flask-floor"):
         if name not in args.servers:
             continue

@@ -6,7 +6,8 @@
     python3 bench/scaling.py --quick           1 s warm-up + 2 s per operation
 
 For each size the mock is started as in bench/run.py (gunicorn, workers = cores, a fresh --db file,
-response validation off) with --views N --audit-logs N; start-up is the time from the process start until
+response validation off) with --views N --audit-logs N and --no-response-cache (wrk repeats one request,
+which the cache would answer without reading the data; --response-cache keeps it); start-up is the time from the process start until
 /__admin/health answers; wrk measures each read operation (p50, p99, req/s); the process tree's memory is
 sampled from /proc from start to stop. Then the start-up of the default `insights-mock serve` (no options
 but host and port) and of the production settings at the default data size are timed, a few times each.
@@ -67,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ops", default=",".join(run.READS), help="read operations (%(default)s)")
     p.add_argument("--seed", type=int, default=run.DEFAULT_SEED)
     p.add_argument("--now", default=run.DEFAULT_NOW)
+    p.add_argument("--response-cache", action="store_true",
+                   help="leave the mock's response cache on (by default it is off here: every read is made "
+                        "again, so the figures show what the data's size costs)")
     p.add_argument("--startup-runs", type=int, default=3, help="start-ups timed at the default size (3)")
     p.add_argument("--startup-timeout", type=float, default=1200.0,
                    help="seconds a start-up may take before the run gives up (%(default)s)")
@@ -87,6 +91,8 @@ def start_size(size: int, args, work: Path, stack: ExitStack) -> dict:
     port = h.free_port()
     db = work / f"mock-{size}.db"
     extra = ["--views", str(size), "--audit-logs", str(size)]
+    if not args.response_cache:  # a repeated read would be answered from the cache: the size would not show
+        extra.append("--no-response-cache")
     server = Server(f"mock {size_label(size)}", run.mock_argv(port, db, args.workers, args.seed, args.now, extra),
                     port, log_path=work / f"mock-{size}.log")
     h.log(f"size {size_label(size)}: {' '.join(server.argv)}")

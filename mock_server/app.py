@@ -40,6 +40,7 @@ from .faults import Faults
 from .http_guard import HostGuard
 from .journal import RAW_BODY_CAP, Journal, Redactor
 from .pipeline import ApiPipeline
+from .response_cache import ResponseCache
 from .scenarios import ScenarioRuntime
 from .spec import Operation, Spec, load_spec
 from .store import open_store
@@ -84,6 +85,7 @@ class MockState:
     response_validator: ResponseValidator | None
     scenarios: ScenarioRuntime
     journal: Journal
+    response_cache: ResponseCache | None  # GET answers reused while the data is unchanged
     _reset_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -165,6 +167,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
         request_validators={op.operation_id: RequestValidator(op, spec) for op in spec.operations.values()},
         response_validator=ResponseValidator(spec) if config["VALIDATE_RESPONSES"] else None,
         scenarios=scenarios, journal=journal,
+        response_cache=ResponseCache(store.version) if config["RESPONSE_CACHE"] else None,
     )
     app.extensions[EXTENSION] = state
     store.ensure_loaded(state.stream_dataset)

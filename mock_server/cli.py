@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fast-path", dest="FAST_PATH", default=None, action=argparse.BooleanOptionalAction,
                        help="answer the common case of the API at the WSGI level, in front of Flask (default on; "
                             "--no-fast-path sends every request through Flask's pipeline) [env MOCK_FAST_PATH]")
+    serve.add_argument("--response-cache", dest="RESPONSE_CACHE", default=None,
+                       action=argparse.BooleanOptionalAction,
+                       help="reuse a GET answer while no write changed the data, after auth and validation as "
+                            "always (default on; off to measure the store itself) [env MOCK_RESPONSE_CACHE]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
     check = commands.add_parser("scenarios", help="list and check the scenario files",
                                 description="Check every scenario file (schema and pins) and list them; exit 1 "

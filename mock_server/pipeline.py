@@ -11,7 +11,7 @@ comes with a new RNG: the fast path draws nothing), and that succeeds. Everythin
 forced codes and delays, 404/405, bodies, and every request that ends in an error. So each error still has
 one path (errors.py), and each success has the same steps as Flask's pipeline, in the same order, by the
 same functions: scenario sync, request id, authentication and authorisation, parameter validation
-(MockState.authenticate and admit), the handler, response validation, the same headers, the access log and the journal.
+(MockState.authenticate and admit), the handler (api.answer: with the response cache), response validation, the same headers, the access log and the journal.
 
 Handing a request over after work began is safe: an ApiError or any other exception raised before the
 handler returned means nothing was changed (reads have no effect; a view is written in one transaction
@@ -33,7 +33,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import access_log
-from .api import Call, Handler
+from .api import Call, Handler, answer
 from .errors import CONTRACT_VIOLATION, ResponseContractError, contract_violation, error_body
 from .journal import RAW_BODY_CAP
 from .spec import Operation
@@ -105,12 +105,12 @@ class ApiPipeline:
                 return self.fallback(environ, start_response)
             principal = state.authenticate(environ.get("HTTP_AUTHORIZATION"))
             params = state.admit(op, principal, path_args, query)
-            result = route.handler(Call(op=op, params=params, principal=principal, state=state))
+            status, body = answer(route.handler, Call(op=op, params=params, principal=principal, state=state))
         except ResponseContractError:
             raise
         except Exception:  # noqa: BLE001 - nothing was changed: Flask's pipeline answers, errors included
             return self.fallback(environ, start_response)
-        return self._answer(environ, start_response, op, result.status, result.body(), principal, started)
+        return self._answer(environ, start_response, op, status, body, principal, started)
 
     def _eligible(self, environ: dict) -> tuple[_Route, dict[str, str], Any] | None:
         method = environ.get("REQUEST_METHOD")

@@ -393,6 +393,62 @@ def test_counts_without_a_time_window_come_from_the_counters():
             assert from_counters and "audit_counts" in count
 
 
+# -- the version: what the response cache checks at every request ----------------------------------------
+
+def test_every_write_moves_the_version_and_reads_do_not(store, dataset):
+    version = store.version()
+    assert version is not None
+    store.most_viewed(5)
+    store.dashboard_stats(UNKNOWN, TODAY)
+    store.audit_logs("dashboard", UNKNOWN, 1, 5, AuditLogFilter())
+    assert store.version() == version
+    target = dataset.dashboards[0]["dashboardId"]
+    writes = {
+        "record_view": lambda: store.record_view(target, DANA, ANCHOR),
+        "claim_scenario": lambda: store.claim_scenario("default"),
+        "load_scenario": lambda: store.load_scenario(dataset_again(), "busy"),
+        "load": lambda: store.load(dataset_again()),
+    }
+    for name, write in writes.items():
+        write()
+        moved = store.version()
+        assert moved is not None and moved != version, name
+        version = moved
+
+
+def dataset_again() -> Dataset:
+    return small_dataset()  # views and audit entries may be one-shot: a new dataset for every load
+
+
+def test_the_version_is_none_while_a_write_is_under_way(store, dataset, monkeypatch):
+    seen = []
+    insert = store._insert_views
+
+    def spying(conn, views):
+        seen.append(store.version())
+        return insert(conn, views)
+
+    monkeypatch.setattr(store, "_insert_views", spying)
+    store.record_view(dataset.dashboards[0]["dashboardId"], DANA, ANCHOR)
+    assert seen == [None]
+    assert store.version() is not None
+
+
+def test_a_write_through_another_store_on_the_file_moves_this_ones_version(tmp_path, dataset):
+    path = str(tmp_path / "mock.db")
+    one = open_store(path)
+    one.load(small_dataset())
+    two = open_store(path)  # as a second gunicorn worker opens it
+    try:
+        version = one.version()
+        assert two.version() == version
+        two.record_view(dataset.dashboards[0]["dashboardId"], DANA, ANCHOR)
+        assert one.version() not in (None, version)
+    finally:
+        one.close()
+        two.close()
+
+
 # -- the file: persistence, settings, foreign files ----------------------------------------------------
 
 def test_state_survives_reopening_the_file(tmp_path, dataset):

@@ -4,7 +4,9 @@ Each resource module lists its handlers; a handler's function name is its operat
 method come from the spec, so a route cannot drift from the contract. By the time a handler runs, the
 request was authenticated, authorised and validated (app.py); the handler gets a `Call` with the typed
 parameters and the principal, asks the store, and wraps the result in the `{data, message}` envelope (an
-`Ok`: serialised by Flask's view here, or by the WSGI fast path of mock_server.pipeline).
+`Ok`). Both paths (Flask's view here, the WSGI fast path of mock_server.pipeline) call it through `answer`,
+which reuses a GET's answer while the data is unchanged (mock_server.response_cache): so a GET handler may
+depend on its parameters, the caller's user, today's date and the store, and on nothing else.
 """
 
 from __future__ import annotations
@@ -55,12 +57,27 @@ class Call:
         return Ok({"data": data, "message": self.op.success_message, **extra})
 
 
+def answer(handler: Handler, call: Call) -> tuple[int, bytes]:
+    """The handler's status and body, or, for a GET, the same answer kept from an earlier call made on the
+    same data (mock_server.response_cache)."""
+    cache = call.state.response_cache
+    if cache is None or call.op.method != "GET":
+        return _run(handler, call)
+    key = cache.key(call.op.operation_id, call.principal.user_id, call.state.clock.today(), call.params)
+    return cache.get(key, lambda: _run(handler, call))
+
+
+def _run(handler: Handler, call: Call) -> tuple[int, bytes]:
+    result = handler(call)
+    return result.status, result.body()
+
+
 def _view(handler: Handler) -> Callable[..., Response]:
     def view(**_path_args: str) -> Response:  # path args arrive validated in g.params
         ctx = g._get_current_object()
-        result = handler(Call(op=ctx.operation, params=ctx.params, principal=ctx.principal,
-                              state=current_app.extensions["insights_mock"]))
-        return json_response(result.payload, result.status)
+        status, body = answer(handler, Call(op=ctx.operation, params=ctx.params, principal=ctx.principal,
+                                            state=current_app.extensions["insights_mock"]))
+        return Response(body, status=status, mimetype="application/json")
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
     return view

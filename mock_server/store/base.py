@@ -93,6 +93,10 @@ class Store(Protocol):
     def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
         """One AuditLogEntry by _id (case-insensitive hex), or None; with `raw`, an orjson.Fragment."""
 
+    def version(self) -> int | None:
+        """A number that moves with every write of the data (by any process sharing it), and None while a
+        write is under way: the response cache (mock_server.response_cache) asks it at every request."""
+
     def close(self) -> None:
         """Release connections."""
 

@@ -10,8 +10,9 @@ Why it is shaped like this:
 - A view write is one statement (a batch into a TEMP inbox whose TEMP trigger writes everything; see
   _TEMP_SCHEMA), its own transaction: the write lock is taken before any count is read, so two processes
   never both read a count and then both write it. View writes of a file take turns across processes
-  (_WriterTurns) and share them (group commit); loads and other writers use BEGIN IMMEDIATE, and
-  busy_timeout makes them wait.
+  (_WriterTurns) and share them (group commit); loads and other writers take the same turn and use BEGIN
+  IMMEDIATE (busy_timeout makes other programs' writers wait). Each write is counted (store/changes.py:
+  version(), what the response cache checks at every request).
 - Durability: WAL with synchronous=NORMAL. A transaction is in the WAL (the OS's page cache) when COMMIT
   returns, so a process killed with -9 loses no acknowledged view; only an OS crash or power cut could drop
   the last commits, which a local mock does not need to survive. FULL would add an fsync to every view.
@@ -31,7 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -46,6 +47,7 @@ except ImportError:  # not POSIX: writers wait in SQLite's busy handler instead
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
+from mock_server.store.changes import Changes
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
 SCHEMA_VERSION = "2"  # 2: dashboards.head
@@ -458,7 +460,8 @@ class _WriterTurns:
 
     Turns: the threads of a process on a lock, the processes on flock() of the database file. Both wake
     a waiter the moment the writer before it is done, where SQLite's busy handler would have it sleep and
-    retry in steps of milliseconds. Anything else writing the file (loads, other programs) still meets
+    retry in steps of milliseconds. The store's other writes (loads, scenarios) take the turn too, so that
+    one writer at a time counts its change (store/changes.py); other programs writing the file still meet
     SQLite's own locking and busy timeout.
     Sharing (group commit): a thread that gets the turn writes every view its process's threads queued
     meanwhile in one transaction; those threads then find their view written and return.
@@ -541,7 +544,8 @@ class _WriterTurns:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """The turn, for something other than views (the checkpointer's short pass)."""
+        """The turn, for something other than views: the store's other writes (loads, scenarios) and the
+        checkpointer's short pass."""
         with self._threads, self._flock():
             yield
 
@@ -681,9 +685,12 @@ class SQLiteStore:
         else:
             self._conns = _Pool(lambda: self._connect(db_path))
         self._checkpointer: _Checkpointer | None = None
-        self._init_schema()
+        # Every write takes the turn (_write, _write_views), so the count of changes has one writer at a time.
+        self._changes = Changes(f"{db_path}-changes" if db_path is not None else None)
         if db_path is not None and fcntl is not None:
-            self._turns = _WriterTurns(db_path)  # the file exists now
+            self._turns = _WriterTurns(db_path)  # its descriptor is opened at the first turn: after _read()
+        self._init_schema()
+        if self._turns is not None:
             self._checkpointer = _Checkpointer(lambda: self._connect(db_path), self._turns)
 
     # -- connections and transactions ------------------------------------------------------------------
@@ -732,8 +739,9 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: the write lock is taken before anything is read, so read-modify-write is atomic
-        across processes."""
-        with self._conns.connection() as conn:
+        across processes. In the write turn, as view writes are: one writer at a time counts its change."""
+        turn = self._turns.exclusive() if self._turns is not None else nullcontext()
+        with turn, self._conns.connection() as conn, self._changes.writing():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -940,7 +948,7 @@ class SQLiteStore:
         taking the write lock before it reads a count. The counts are read back from the connection's
         inbox after the turn: the other process may write meanwhile."""
         with self._conns.connection() as conn:
-            with turn() as batch:
+            with turn() as batch, self._changes.writing():
                 errors = self._insert_views(conn, batch)
             self._finish(conn, batch, errors)
         if self._checkpointer is not None:
@@ -997,12 +1005,18 @@ class SQLiteStore:
             stats.update(checkpoints=self._checkpointer.runs, checkpoint_turn_s=self._checkpointer.turn_s)
         return stats
 
+    def version(self) -> int | None:
+        """Moves with every write of the data, by any process sharing the file; None while one is under way
+        (mock_server.store.changes). A memory load: cheap enough to ask at every request."""
+        return self._changes.value()
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()
         self._conns.close()
         if self._turns is not None:
             self._turns.close()
+        self._changes.close()
 
     # -- scenarios (mock_server.scenarios): which one the data is, and a generation every process follows --
 

@@ -1,0 +1,72 @@
+"""The response cache: the status and body a GET operation answered, reused while the data is unchanged.
+
+Why: frontends poll, load tests repeat one request, and a read answers the same bytes until something is
+written. Building them again (SQL, JSON) was most of the mock's own cost per read (bench/README.md,
+"response cache"). Authentication, authorisation and parameter validation still run for every request: only the
+handler's work is skipped, and the answer's headers (X-Request-Id...) are made per request as before.
+
+What an answer depends on is its key: the operation, its validated parameters, the caller's user id and
+the day (stats count the last 30 days up to today). A GET handler must depend on nothing else than these
+and the store's data; the data's part is `store.version()` (mock_server.store.changes), which moves with
+every write by any process sharing the database and is None while one is under way. So:
+- a kept answer is used only while the version is the one it was made at: a view recorded by any worker
+  is seen by the next read of every worker, as without this;
+- an answer is kept only if the version was the same, and stable, before and after it was made, so it
+  never mixes data from before and after a write;
+- a new version drops every kept answer; at most `size` are kept (then none is added until the next write:
+  a load test's working set is small, and an unbounded one is not worth keeping).
+
+Per process, shared by its threads. Off with RESPONSE_CACHE=false (`--no-response-cache`), e.g. to measure the
+store itself (bench/scaling.py does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import date
+from typing import Any
+
+DEFAULT_SIZE = 1024
+
+Answer = tuple[int, bytes]  # status, body
+
+
+class ResponseCache:
+    def __init__(self, version: Callable[[], int | None], size: int = DEFAULT_SIZE) -> None:
+        self._version = version
+        self.size = size
+        self._kept: tuple[int | None, dict[Hashable, Answer]] = (None, {})  # swapped whole: threads share it
+        self.hits = self.misses = 0  # plain adds under the GIL; an approximate count is all they are for
+
+    @staticmethod
+    def key(operation_id: str, user_id: str, today: date, params: dict[str, Any]) -> Hashable | None:
+        """The key of an answer, or None if the parameters cannot make one (a value that is not hashable)."""
+        key = (operation_id, user_id, today, tuple(params.items()))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def get(self, key: Hashable | None, make: Callable[[], Answer]) -> Answer:
+        """The kept answer for `key`, or make() (kept when the data stood still while it was made)."""
+        version = self._version()
+        if version is None or key is None:
+            return make()
+        kept_version, kept = self._kept
+        if kept_version != version:
+            kept = {}
+            self._kept = (version, kept)
+        else:
+            answer = kept.get(key)
+            if answer is not None:
+                self.hits += 1
+                return answer
+        self.misses += 1
+        answer = make()
+        if len(kept) < self.size and self._version() == version:
+            kept[key] = answer
+        return answer
+
+    def clear(self) -> None:
+        self._kept = (None, {})
