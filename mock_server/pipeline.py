@@ -13,6 +13,11 @@ one path (errors.py), and each success has the same steps as Flask's pipeline, i
 same functions: scenario sync, request id, authentication and authorisation, parameter validation
 (MockState.authenticate and admit), the handler (api.answer: with the response cache), response validation, the same headers, the access log and the journal.
 
+Routing, query parsing and parameter validation depend on the method, path and query string alone: the
+pipeline keeps what it made of each one it answered (at most SEEN_SIZE), so a request seen before is only
+authenticated and authorised, then answered (with the response cache, a repeated read does no parsing,
+validation, SQL or JSON at all).
+
 Handing a request over after work began is safe: an ApiError or any other exception raised before the
 handler returned means nothing was changed (reads have no effect; a view is written in one transaction
 that either committed, and the handler returned, or rolled back). Once a handler has returned, the fast
@@ -40,6 +45,8 @@ from .spec import Operation
 
 _PARAM = re.compile(r"\{([^}/]+)\}")
 _EMPTY_QUERY: ImmutableMultiDict = ImmutableMultiDict()
+
+SEEN_SIZE = 4096  # requests whose parsed and validated parameters a pipeline keeps
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -90,12 +97,23 @@ class ApiPipeline:
         self.fallback = fallback
         self.router = Router(handlers)
         self.testing = testing
+        # (method, path, query string) -> what _eligible and admit's validation made of them: both depend on
+        # nothing else, so a request seen before skips routing, query parsing and validation (not auth).
+        self._seen: dict[tuple, tuple[_Route, dict[str, str], Any, dict[str, Any]]] = {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        found = self._eligible(environ)
-        if found is None:
-            return self.fallback(environ, start_response)
-        route, path_args, query = found
+        seen_key = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), environ.get("QUERY_STRING", ""))
+        seen = self._seen.get(seen_key)
+        if seen is None:
+            found = self._eligible(environ)
+            if found is None:
+                return self.fallback(environ, start_response)
+            route, path_args, query = found
+            params = None
+        else:
+            if "HTTP_ORIGIN" in environ or "HTTP_PREFER" in environ or not self._bodiless(environ):
+                return self.fallback(environ, start_response)
+            route, path_args, query, params = seen
         state, op = self.state, route.op
         started = time.perf_counter()
         try:
@@ -104,7 +122,11 @@ class ApiPipeline:
             if faults.latency is not None or faults.error_rate:
                 return self.fallback(environ, start_response)
             principal = state.authenticate(environ.get("HTTP_AUTHORIZATION"))
-            params = state.admit(op, principal, path_args, query)
+            if params is None:
+                params = state.admit(op, principal, path_args, query)
+                self._remember(seen_key, (route, path_args, query, params))
+            else:  # the same method, path and query were parsed and validated before: only authorise
+                state.authorize(op, principal)
             status, body = answer(route.handler, Call(op=op, params=params, principal=principal, state=state))
         except ResponseContractError:
             raise
@@ -112,13 +134,20 @@ class ApiPipeline:
             return self.fallback(environ, start_response)
         return self._answer(environ, start_response, op, status, body, principal, started)
 
+    def _remember(self, key: tuple, seen: tuple) -> None:
+        if len(self._seen) >= SEEN_SIZE:  # the keys are the clients' to choose: bounded, started over when full
+            self._seen = {}
+        self._seen[key] = seen
+
+    @staticmethod
+    def _bodiless(environ: dict) -> bool:
+        return "HTTP_TRANSFER_ENCODING" not in environ and environ.get("CONTENT_LENGTH") in (None, "", "0")
+
     def _eligible(self, environ: dict) -> tuple[_Route, dict[str, str], Any] | None:
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "POST"):
             return None
-        if "HTTP_ORIGIN" in environ or "HTTP_PREFER" in environ or "HTTP_TRANSFER_ENCODING" in environ:
-            return None
-        if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        if "HTTP_ORIGIN" in environ or "HTTP_PREFER" in environ or not self._bodiless(environ):
             return None
         path = environ.get("PATH_INFO", "")
         if not path.isascii():  # werkzeug decodes non-ASCII paths; leave those to it

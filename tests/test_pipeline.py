@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import make_app
-from mock_helpers import ADMIN, PREFIX, TOKENS, UNKNOWN_OBJECT_ID, UNKNOWN_UUID, url
+from mock_helpers import ADMIN, PREFIX, TOKENS, UNKNOWN_OBJECT_ID, UNKNOWN_UUID, bearer, url
 from mock_server.errors import ResponseContractError
 from mock_server.pipeline import ApiPipeline, Router
 
@@ -170,6 +170,45 @@ def test_cors_faults_bodies_and_other_methods_go_to_flask(app, extra):
     response = client.open(url("/dashboard/most-viewed"), method=method, headers=headers, **extra)
     assert counted.calls == 1
     assert response.status_code in (200, 204, 403, 500)
+
+
+@pytest.mark.parametrize("extra", [
+    {"headers": {"Origin": "http://localhost:3000"}},
+    {"headers": {"Prefer": "code=500"}},
+    {"data": b"{}", "content_type": "application/json"},
+    {"headers": {"Transfer-Encoding": "chunked"}, "data": b"{}"},
+])
+def test_a_request_seen_before_still_goes_to_flask_with_cors_faults_or_a_body(app, extra):
+    client = app.test_client()
+    assert client.get(url("/dashboard/most-viewed"), headers=ADMIN).status_code == 200  # now remembered
+    counted, extra = Counted(app), dict(extra)
+    response = client.get(url("/dashboard/most-viewed"), headers={**ADMIN, **extra.pop("headers", {})}, **extra)
+    assert counted.calls == 1
+    assert response.status_code in (200, 500)
+
+
+def test_a_request_seen_before_is_authenticated_and_authorised_again_but_not_parsed_again(app, monkeypatch):
+    client, counted = app.test_client(), Counted(app)
+    validator = app.extensions["insights_mock"].request_validators["getMostViewedDashboards"]
+    parsed, parse = [], validator.parse
+    monkeypatch.setattr(validator, "parse", lambda *args: parsed.append(args) or parse(*args))
+    most = url("/dashboard/most-viewed?limit=3")
+    for _ in range(3):
+        assert client.get(most, headers=ADMIN).status_code == 200
+    assert len(parsed) == 1 and counted.calls == 0
+    assert client.get(most).status_code == 401
+    assert client.get(most, headers=bearer("mock-noscope-token")).status_code == 403  # scope
+    assert client.get(most, headers=bearer("mock-auditor-token")).status_code == 403  # role
+    assert client.get(most, headers=bearer("mock-user-readonly-token")).json["data"] == \
+        client.get(most, headers=ADMIN).json["data"]
+
+
+def test_the_requests_a_pipeline_remembers_are_bounded(app, monkeypatch):
+    monkeypatch.setattr("mock_server.pipeline.SEEN_SIZE", 2)
+    client = app.test_client()
+    for limit in range(1, 6):
+        assert client.get(url(f"/dashboard/most-viewed?limit={limit}"), headers=ADMIN).status_code == 200
+        assert len(pipeline_of(app)._seen) <= 2
 
 
 def test_server_wide_faults_go_to_flask(app_factory):
