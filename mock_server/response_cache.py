@@ -13,8 +13,9 @@ every write by any process sharing the database and is None while one is under w
   is seen by the next read of every worker, as without this;
 - an answer is kept only if the version was the same, and stable, before and after it was made, so it
   never mixes data from before and after a write;
-- a new version drops every kept answer; at most `size` are kept (then none is added until the next write:
-  a load test's working set is small, and an unbounded one is not worth keeping).
+- a new version drops every kept answer; at most `size` answers and `max_bytes` of bodies are kept (then
+  none is added until the next write: a load test's working set is small, and an unbounded one is not
+  worth keeping).
 
 Per process, shared by its threads. Off with RESPONSE_CACHE=false (`--no-response-cache`), e.g. to measure the
 store itself (bench/scaling.py does).
@@ -26,16 +27,29 @@ from collections.abc import Callable, Hashable
 from datetime import date
 from typing import Any
 
-DEFAULT_SIZE = 1024
+DEFAULT_SIZE = 1024  # answers kept per process
+DEFAULT_MAX_BYTES = 16 << 20  # of their bodies: a page of 100 audit entries is about 45 KB
 
 Answer = tuple[int, bytes]  # status, body
 
 
+class _Kept:
+    """The answers made at one version; replaced whole when the version moves (threads share it)."""
+
+    __slots__ = ("version", "answers", "bytes")
+
+    def __init__(self, version: int | None) -> None:
+        self.version = version
+        self.answers: dict[Hashable, Answer] = {}
+        self.bytes = 0
+
+
 class ResponseCache:
-    def __init__(self, version: Callable[[], int | None], size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, version: Callable[[], int | None], size: int = DEFAULT_SIZE,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._version = version
-        self.size = size
-        self._kept: tuple[int | None, dict[Hashable, Answer]] = (None, {})  # swapped whole: threads share it
+        self.size, self.max_bytes = size, max_bytes
+        self._kept = _Kept(None)
         self.hits = self.misses = 0  # plain adds under the GIL; an approximate count is all they are for
 
     @staticmethod
@@ -53,20 +67,19 @@ class ResponseCache:
         version = self._version()
         if version is None or key is None:
             return make()
-        kept_version, kept = self._kept
-        if kept_version != version:
-            kept = {}
-            self._kept = (version, kept)
+        kept = self._kept
+        if kept.version != version:
+            kept = self._kept = _Kept(version)
         else:
-            answer = kept.get(key)
+            answer = kept.answers.get(key)
             if answer is not None:
                 self.hits += 1
                 return answer
         self.misses += 1
         answer = make()
-        if len(kept) < self.size and self._version() == version:
-            kept[key] = answer
+        size = len(answer[1])
+        if (len(kept.answers) < self.size and kept.bytes + size <= self.max_bytes
+                and self._version() == version):
+            kept.answers[key] = answer
+            kept.bytes += size
         return answer
-
-    def clear(self) -> None:
-        self._kept = (None, {})

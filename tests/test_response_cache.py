@@ -94,6 +94,13 @@ def test_at_most_size_answers_are_kept():
     assert make.calls == 4  # 1 and 2 kept, 3 made twice
 
 
+def test_at_most_max_bytes_of_bodies_are_kept():
+    cache, make = ResponseCache(Version(), max_bytes=20), Maker()  # each body is 8 bytes: two fit
+    for limit in (1, 2, 3, 1, 2, 3):
+        cache.get(key(limit=limit), make)
+    assert make.calls == 4
+
+
 def test_parameters_that_cannot_make_a_key_are_never_kept():
     assert ResponseCache.key("op", "u1", DAY, {"tags": ["a"]}) is None
     cache, make = ResponseCache(Version()), Maker()
