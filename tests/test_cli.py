@@ -79,6 +79,26 @@ def test_workers_without_a_db_get_a_temporary_file_removed_at_exit(served, capsy
     assert not Path(overrides["DB"]).exists()
 
 
+def test_the_temporary_database_leaves_no_companion_file(served, monkeypatch):
+    import mock_server.serving as serving
+    from mock_server.store import open_store
+
+    stores = []
+
+    def gunicorn(overrides, host, port, workers):  # a store left open, as a worker's: its companions exist
+        stores.append(open_store(overrides["DB"]))
+        stores[-1].is_empty()
+
+    monkeypatch.setattr(serving, "run_gunicorn", gunicorn)
+    try:
+        assert cli.main(["serve", "--workers", "2"]) == 0
+        db = Path(stores[0].db_path)
+        assert [p.name for p in db.parent.glob(db.name + "*")] == []
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_workers_with_a_db_keep_it(served, tmp_path):
     db = tmp_path / "mock.db"
     db.write_bytes(b"")
