@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import requests
 
 from conftest import make_app
-from mock_helpers import ADMIN, AUDITOR, READONLY, bearer, url
+from mock_helpers import ADMIN, AUDITOR, NOW, READONLY, bearer, start, stop, url
 from mock_server.response_cache import ResponseCache
 
 DAY = date(2026, 11, 25)
@@ -226,3 +227,30 @@ def test_turned_off_every_read_asks_the_store(app_factory, monkeypatch):
     for _ in range(3):
         assert client.get(url("/dashboard/most-viewed"), headers=ADMIN).status_code == 200
     assert calls.calls == 3
+
+
+# -- served: gunicorn, two worker processes --------------------------------------------------------------
+
+@pytest.mark.slow
+def test_served_by_two_workers_every_read_after_a_view_shows_it(tmp_path):
+    process, base = start(["--workers", "2", "--db", str(tmp_path / "mock.db"), "--now", NOW])
+    try:
+        # Kept-alive connections: the kernel spreads them over both workers' SO_REUSEPORT sockets.
+        sessions = [requests.Session() for _ in range(8)]
+        for session in sessions:
+            session.headers.update(ADMIN)
+        most = sessions[0].get(base + url("/dashboard/most-viewed?limit=1")).json()["data"]
+        stats = base + url(STATS.format(most[0]["dashboardId"]))
+        view = base + url(f"/dashboard/{most[0]['dashboardId']}/view")
+        for round_ in range(6):
+            for session in sessions:  # every worker has the answer cached
+                assert session.get(stats).status_code == 200
+            viewed = sessions[round_ % len(sessions)].post(view).json()["data"]["viewCount"]
+            seen = {session.get(stats).json()["data"]["totalViews"] for session in sessions}
+            assert seen == {viewed}, round_
+        workers = {entry["worker"] for entry in requests.get(base + "/__admin/requests?limit=200").json()["entries"]}
+        assert len(workers) == 2, "every connection landed on one worker: the test did not test sharing"
+    finally:
+        for session in sessions:
+            session.close()
+        stop(process)
