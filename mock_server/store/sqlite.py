@@ -763,8 +763,9 @@ class SQLiteStore:
                     conn.execute("COMMIT")
 
     def _with_write_lock(self, work: Callable[[sqlite3.Connection], object]) -> object:
-        """Run `work` in a write transaction, waiting past busy_timeout (up to load_wait_s) while another
-        process holds the lock for long, as during a big load."""
+        """Run `work` in a write transaction. Another process of this store writing (a big load) holds the
+        write turn, and this one waits for the turn as long as it takes; past busy_timeout, up to
+        load_wait_s, it waits for a lock held by another program."""
         deadline = time.monotonic() + self._load_wait_s
         while True:
             try:
