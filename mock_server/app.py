@@ -108,13 +108,8 @@ class MockState:
     def admit(self, op: Operation, principal: Principal, path_args: dict[str, str], query) -> dict[str, Any]:
         """Authorisation (403), then the parameters (400); returns the typed parameters. They may be shared
         by later requests with the same method, path and query (the fast path keeps them): never mutated."""
-        self.authorize(op, principal)
-        return self.request_validators[op.operation_id].parse(path_args, query)
-
-    @staticmethod
-    def authorize(op: Operation, principal: Principal) -> None:
-        """The caller's role and scopes against the operation's (403)."""
         authorize(principal, op)
+        return self.request_validators[op.operation_id].parse(path_args, query)
 
     @staticmethod
     def request_id(incoming: str) -> str:

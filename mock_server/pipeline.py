@@ -39,6 +39,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from . import access_log
 from .api import Call, Handler, answer
+from .auth import authorize
 from .errors import CONTRACT_VIOLATION, ResponseContractError, contract_violation, error_body
 from .journal import RAW_BODY_CAP
 from .spec import Operation
@@ -111,7 +112,7 @@ class ApiPipeline:
             route, path_args, query = found
             params = None
         else:
-            if "HTTP_ORIGIN" in environ or "HTTP_PREFER" in environ or not self._bodiless(environ):
+            if not self._plain(environ):
                 return self.fallback(environ, start_response)
             route, path_args, query, params = seen
         state, op = self.state, route.op
@@ -126,7 +127,7 @@ class ApiPipeline:
                 params = state.admit(op, principal, path_args, query)
                 self._remember(seen_key, (route, path_args, query, params))
             else:  # the same method, path and query were parsed and validated before: only authorise
-                state.authorize(op, principal)
+                authorize(principal, op)
             status, body = answer(route.handler, Call(op=op, params=params, principal=principal, state=state))
         except ResponseContractError:
             raise
@@ -140,14 +141,16 @@ class ApiPipeline:
         self._seen[key] = seen
 
     @staticmethod
-    def _bodiless(environ: dict) -> bool:
-        return "HTTP_TRANSFER_ENCODING" not in environ and environ.get("CONTENT_LENGTH") in (None, "", "0")
+    def _plain(environ: dict) -> bool:
+        """No CORS (Origin), no fault (Prefer), no body: what the fast path checks on every request."""
+        return ("HTTP_ORIGIN" not in environ and "HTTP_PREFER" not in environ
+                and "HTTP_TRANSFER_ENCODING" not in environ and environ.get("CONTENT_LENGTH") in (None, "", "0"))
 
     def _eligible(self, environ: dict) -> tuple[_Route, dict[str, str], Any] | None:
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "POST"):
             return None
-        if "HTTP_ORIGIN" in environ or "HTTP_PREFER" in environ or not self._bodiless(environ):
+        if not self._plain(environ):
             return None
         path = environ.get("PATH_INFO", "")
         if not path.isascii():  # werkzeug decodes non-ASCII paths; leave those to it

@@ -50,36 +50,34 @@ class ResponseCache:
         self._version = version
         self.size, self.max_bytes = size, max_bytes
         self._kept = _Kept(None)
-        self.hits = self.misses = 0  # plain adds under the GIL; an approximate count is all they are for
 
     @staticmethod
-    def key(operation_id: str, user_id: str, today: date, params: dict[str, Any]) -> Hashable | None:
-        """The key of an answer, or None if the parameters cannot make one (a value that is not hashable)."""
-        key = (operation_id, user_id, today, tuple(params.items()))
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
+    def key(operation_id: str, user_id: str, today: date, params: dict[str, Any]) -> tuple:
+        """The key of an answer (a parameter value that is not hashable makes an answer that is never kept)."""
+        return operation_id, user_id, today, tuple(params.items())
 
-    def get(self, key: Hashable | None, make: Callable[[], Answer]) -> Answer:
+    def get(self, key: tuple, make: Callable[[], Answer]) -> Answer:
         """The kept answer for `key`, or make() (kept when the data stood still while it was made)."""
         version = self._version()
-        if version is None or key is None:
+        if version is None:
             return make()
         kept = self._kept
         if kept.version != version:
             kept = self._kept = _Kept(version)
         else:
-            answer = kept.answers.get(key)
+            try:
+                answer = kept.answers.get(key)
+            except TypeError:  # not hashable
+                return make()
             if answer is not None:
-                self.hits += 1
                 return answer
-        self.misses += 1
         answer = make()
         size = len(answer[1])
         if (len(kept.answers) < self.size and kept.bytes + size <= self.max_bytes
                 and self._version() == version):
-            kept.answers[key] = answer
+            try:
+                kept.answers[key] = answer
+            except TypeError:  # not hashable
+                return answer
             kept.bytes += size
         return answer

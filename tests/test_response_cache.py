@@ -45,7 +45,7 @@ def test_an_answer_is_made_once_while_the_version_stands():
     version, make = Version(), Maker()
     cache = ResponseCache(version)
     assert cache.get(key(limit=5), make) == cache.get(key(limit=5), make) == (200, b'{"n": 1}')
-    assert make.calls == 1 and (cache.hits, cache.misses) == (1, 1)
+    assert make.calls == 1
 
 
 def test_another_key_is_another_answer():
@@ -104,10 +104,10 @@ def test_at_most_max_bytes_of_bodies_are_kept():
 
 
 def test_parameters_that_cannot_make_a_key_are_never_kept():
-    assert ResponseCache.key("op", "u1", DAY, {"tags": ["a"]}) is None
+    unhashable = ResponseCache.key("op", "u1", DAY, {"tags": ["a"]})
     cache, make = ResponseCache(Version()), Maker()
-    cache.get(None, make)
-    cache.get(None, make)
+    assert cache.get(unhashable, make) == (200, b'{"n": 1}')  # made, not kept (a new version: no lookup)
+    assert cache.get(unhashable, make) == (200, b'{"n": 2}')  # the lookup, not the keeping, meets it
     assert make.calls == 2
 
 
