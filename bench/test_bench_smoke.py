@@ -300,6 +300,48 @@ def test_hotspots_sums_collapsed_stacks_per_function_and_phase():
     assert not any("threading.py" in name for name in inclusive)  # plumbing left out
 
 
+
+# --- cpu_split.py: perf's reports, summed per place and per system call ------------------------------
+
+PERF_DSO = """\
+# Samples: 1K of event 'cpu-clock:ppp'
+#
+# Overhead       Samples  Shared Object
+# ........  ............  ....................
+#
+    50.00%           500  libpython3.11.so.1.0
+    30.00%           300  [kernel.kallsyms]
+    10.00%           100  libsqlite3.so.0.8.6
+     8.00%            80  libc.so.6
+     2.00%            20  libcrypto.so.3
+"""
+
+PERF_SYMS = """\
+# Children      Self       Samples  Symbol
+    12.00%     0.10%             1  [k] __x64_sys_futex
+     3.00%     0.00%             0  [k] __x64_sys_pwrite64
+     1.00%     1.00%            10  [.] _PyEval_EvalFrameDefault
+"""
+
+
+def test_cpu_split_turns_perf_samples_into_microseconds_per_request():
+    import cpu_split
+
+    dsos = cpu_split.parse_dso_report(PERF_DSO)
+    assert dsos == {"libpython3.11.so.1.0": 500, "[kernel.kallsyms]": 300, "libsqlite3.so.0.8.6": 100,
+                    "libc.so.6": 80, "libcrypto.so.3": 20}
+    calls = cpu_split.parse_syscall_report(PERF_SYMS)
+    assert calls == {"futex": 12.0, "pwrite64": 3.0}
+    # 1,000 samples at 1,000 Hz over 2 s = 1 CPU second; 500 requests: 2,000 us each
+    r = cpu_split.split(dsos, calls, seconds=2, rate=1000, requests=500)
+    assert r["us_per_request"] == pytest.approx(2000)
+    assert r["cores"] == pytest.approx(0.5)
+    assert r["places_us"] == pytest.approx({"Python": 1000, "SQLite": 200, "C library": 160, "kernel": 600,
+                                            "other": 40})
+    assert r["syscalls_us"]["futex"] == pytest.approx(240)
+    assert r["syscalls_us"]["pwrite64"] == pytest.approx(60)
+    assert r["syscalls_us"]["flock"] == 0
+
 def test_split_text():
     assert run.split_text([31, 1]) == "31+1"
     assert run.split_text([[32], [16, 16]]) == "32|16+16"
