@@ -20,7 +20,6 @@ Figures only, nothing asserted. perf takes CPU of its own: req/s here are below 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -97,10 +96,8 @@ def sample(perf: str, wrk: str, server: Server, url: str, method: str, args, wor
     h.run_wrk(wrk, url, WrkSettings(duration=2, connections=args.connections, threads=args.threads),
               method=method)  # warm-up: caches, connections, the WAL
     # wrk runs a little longer than perf, so every sample is of a loaded server
-    load = subprocess.Popen(
-        [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration + 2}s", "-s", str(h.LUA_SCRIPT),
-         "-H", f"Authorization: Bearer {h.ADMIN_TOKEN}", url],
-        env={**os.environ, "BENCH_METHOD": method}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    load = h.start_wrk(wrk, url, WrkSettings(duration=args.duration + 2, connections=args.connections,
+                                             threads=args.threads), method=method)
     time.sleep(1)
     pids = ",".join(str(pid) for pid in h.process_tree(server.proc.pid))
     record = subprocess.run([perf, "record", "-F", str(args.rate), "-g", "-p", pids, "-o", str(data), "--",
@@ -167,12 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     work = Path(tempfile.mkdtemp(prefix="insights-cpu-split-"))
     try:
-        port = h.free_port()
-        server = Server("mock", run.mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
-                                              args.mock_arg), port, log_path=work / "mock.log")
-        with server:
-            server.start(timeout=600)
-            ids = run.discover(server.base, work / "mock.db")
+        with run.served_mock(work, args.workers, args.seed, args.now, args.mock_arg) as (server, ids):
             for key, _label, method, template in ops:
                 results[key] = sample(perf, wrk, server, server.base + template.format(**ids), method, args, work)
                 print_split(key, results[key])

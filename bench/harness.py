@@ -417,10 +417,10 @@ class WrkSettings:
     timeout: float = 5.0
 
 
-def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
-            count: bool = False, duration: float | None = None, midway=None) -> dict:
-    """One wrk run through bench/lua/bench.lua; `midway()`, if given, is called halfway through the run
-    and its value returned under "midway" (bench/run.py reads the connection split there)."""
+def start_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
+              count: bool = False, duration: float | None = None) -> subprocess.Popen:
+    """wrk through bench/lua/bench.lua, started and left running (text stdout and stderr piped); its
+    output is read by parse_wrk_output. For a load that goes on while something else is measured."""
     duration = settings.duration if duration is None else duration
     if duration < 1 or duration != int(duration):
         raise ValueError(f"wrk runs whole seconds, not {duration!r}")
@@ -428,7 +428,15 @@ def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", t
             f"--timeout={settings.timeout:g}s", "--latency", "-s", str(LUA_SCRIPT),
             "-H", f"Authorization: Bearer {token}", url]
     env = dict(os.environ, BENCH_METHOD=method, BENCH_COUNT="1" if count else "0")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
+            count: bool = False, duration: float | None = None, midway=None) -> dict:
+    """One wrk run through bench/lua/bench.lua; `midway()`, if given, is called halfway through the run
+    and its value returned under "midway" (bench/run.py reads the connection split there)."""
+    duration = settings.duration if duration is None else duration
+    proc = start_wrk(wrk, url, settings, method=method, token=token, count=count, duration=duration)
     midway_value = None
     try:
         if midway is not None:

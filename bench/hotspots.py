@@ -30,7 +30,7 @@ from pathlib import Path
 
 import harness as h
 import run
-from harness import Server, WrkSettings
+from harness import WrkSettings
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
 
@@ -157,22 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"settings": vars(args) | {"out": str(args.out)}, "operations": {}}
     work = Path(tempfile.mkdtemp(prefix="insights-profile-"))
     try:
-        port = h.free_port()
-        server = Server("mock", run.mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
-                                              args.mock_arg), port, log_path=work / "mock.log")
-        with server:
-            server.start(timeout=600)
-            ids = run.discover(server.base, work / "mock.db")
+        with run.served_mock(work, args.workers, args.seed, args.now, args.mock_arg) as (server, ids):
             for key, label, method, template in ops:
                 url = server.base + template.format(**ids)
                 h.run_wrk(wrk, url, WrkSettings(duration=1, connections=args.connections, threads=args.threads), method=method)
                 raw = args.out / f"profile-{key}-{stamp}.txt"
                 # wrk runs a little longer than py-spy, so every sample is of a loaded server
-                load = subprocess.Popen(
-                    [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{settings.duration}s",
-                     "-s", str(h.LUA_SCRIPT), "-H", f"Authorization: Bearer {h.ADMIN_TOKEN}", url],
-                    env={**__import__("os").environ, "BENCH_METHOD": method}, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, text=True)
+                load = h.start_wrk(wrk, url, settings, method=method)
                 time.sleep(1)
                 spy = subprocess.run([pyspy, "record", "--pid", str(server.proc.pid), "--subprocesses",
                                       "--nonblocking", "--rate", str(args.rate), "--duration", str(args.duration),

@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import harness as h
@@ -128,6 +129,17 @@ def mock_argv(port: int, db: Path, workers: int, seed: int, now: str, extra: lis
     return [h.venv_tool("insights-mock"), "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--now", now, "--db", str(db), "--workers", str(workers),
             "--no-validate-responses", *extra]
+
+
+@contextmanager
+def served_mock(work: Path, workers: int, seed: int, now: str, extra: list[str] = ()) -> Iterator[tuple[Server, dict]]:
+    """The mock as this bench serves it, started on a fresh --db file in `work`, with the ids of its data
+    (discover); stopped on exit. For the scripts that watch one server under load (hotspots, cpu_split)."""
+    port = h.free_port()
+    with Server("mock", mock_argv(port, work / "mock.db", workers, seed, now, extra), port,
+                log_path=work / "mock.log") as server:
+        server.start(timeout=600)
+        yield server, discover(server.base, work / "mock.db")
 
 
 def ceiling_argv(port: int, workers: int, flask: bool = False) -> list[str]:
