@@ -128,17 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ops", default=",".join(k for k, *_ in run.OPERATIONS))
     p.add_argument("--duration", type=int, default=8, help="seconds profiled per operation (%(default)s)")
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second (%(default)s)")
-    p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=h.cores())
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--all-threads", action="store_true",
                    help="sample every thread, not only the one holding the GIL (shows time in C code that "
                         "releases it, e.g. SQLite, but also threads merely waiting for the GIL)")
-    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG")
-    p.add_argument("--seed", type=int, default=run.DEFAULT_SEED)
-    p.add_argument("--now", default=run.DEFAULT_NOW)
-    p.add_argument("--out", type=Path, default=h.RESULTS_DIR)
+    run.add_served_mock_options(p)
     args = p.parse_args(argv)
     h.ensure_venv()
     pyspy = shutil.which("py-spy", path=str(h.VENV_BIN)) or shutil.which("py-spy")

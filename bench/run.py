@@ -131,6 +131,17 @@ def mock_argv(port: int, db: Path, workers: int, seed: int, now: str, extra: lis
             "--no-validate-responses", *extra]
 
 
+def add_served_mock_options(p: argparse.ArgumentParser) -> None:
+    """The options of served_mock() and of the wrk load on it, for the scripts that use both."""
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2, help="wrk's threads (%(default)s)")
+    p.add_argument("--workers", type=int, default=h.cores())
+    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--now", default=DEFAULT_NOW)
+    p.add_argument("--out", type=Path, default=h.RESULTS_DIR)
+
+
 @contextmanager
 def served_mock(work: Path, workers: int, seed: int, now: str, extra: list[str] = ()) -> Iterator[tuple[Server, dict]]:
     """The mock as this bench serves it, started on a fresh --db file in `work`, with the ids of its data
