@@ -5,13 +5,14 @@
 Prints, from one run (figures only, nothing asserted):
 1. one thread: microseconds per record_view (wall and CPU), on a --db file (WAL) and in memory, with
    p50/p99/max of single calls (a checkpoint inside a write shows up in max); then one write of n views
-   (n = 1, 2, 4, 8: a turn's batch), with the same connection writing each time and with another one
-   committing between (as when the two workers' turns alternate: SQLite drops the writer's page cache);
+   (n = 1, 2, 4, 8) straight into SQLite (record_view's slow path: a dashboard the view ring does not
+   count), with the same connection writing each time and with another one committing between (as when
+   two workers' writes alternate: SQLite drops the writer's page cache);
 2. the server's shape: `--processes` forked processes x `--threads` threads on one file, each thread
    spinning `--busy-us` of pure Python (standing in for the HTTP work of a request, which holds the GIL)
    between views: views/s, the same with no writes at all (the ceiling of that simulation), the CPU per
-   request beyond that Python (all threads of the processes: the write's whole cost), the write turns
-   (views per turn = group-commit batch size, time waiting for and holding the cross-process turn), the
+   request beyond that Python (all threads of the processes: the write's whole cost), the folds of the
+   view ring into SQLite (views per fold, time waiting for and holding the cross-process turn), the
    largest WAL seen, and the lost/duplicated count check: every acknowledged viewCount distinct and the
    dashboard's total grown by exactly the number acknowledged.
 """
@@ -27,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,14 +88,10 @@ def batch_us(store, path: str, dashboard_id: str, users: list[dict], n: int, alt
             views = [_PendingView(dashboard_id, u["id"].lower(), u["email"], to_ms(at), object_id(at), object_id(at))
                      for u in (users[(i + k) % len(users)] for k in range(n))]
 
-            @contextmanager
-            def turn(views=views):
-                yield views
-
             if alternate:
                 other.execute("INSERT INTO bench_other_writer VALUES (1)")
             t = time.perf_counter()
-            store._write_views(turn)
+            store._write_views(views)
             if i >= 50:
                 times.append(time.perf_counter() - t)
     finally:

@@ -7,12 +7,15 @@ Why it is shaped like this:
   series, 7/30-day sums) and per audit target (entry counts by action and user). Every hot query reads an
   index in the order it returns rows and stops at LIMIT; tests/test_store_sqlite.py checks the plans
   with EXPLAIN QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the planner.
-- A view write is one statement (a batch into a TEMP inbox whose TEMP trigger writes everything; see
-  _TEMP_SCHEMA), its own transaction: the write lock is taken before any count is read, so two processes
-  never both read a count and then both write it. View writes of a file take turns across processes
-  (_WriterTurns) and share them (group commit); loads and other writers take the same turn and use BEGIN
-  IMMEDIATE (busy_timeout makes other programs' writers wait). Each write is counted (store/changes.py:
-  version(), what the response cache checks at every request).
+- A view of a known dashboard, on a file, is answered from the view ring (store/view_ring.py): its count
+  comes from counts shared by every process, the view is appended to a mapped file, and a thread writes the
+  ring into SQLite in batches (_fold: one statement per table, _SQL_FOLD). Every read writes what is
+  pending first (_reader), and so does every other write (_write), so no answer misses a view answered
+  before it, by any process. Any other view (an unknown dashboard, in memory, a full ring) is written at
+  once: one statement into a TEMP inbox whose TEMP trigger writes everything (_TEMP_SCHEMA), in a write
+  transaction. Writes of a file take turns across processes (_WriterTurns) and use BEGIN IMMEDIATE
+  (busy_timeout makes other programs' writers wait). Each change is counted (store/changes.py: version(),
+  what the response cache checks at every request); a fold changes no answer, so it is not.
 - Durability: WAL with synchronous=NORMAL. A transaction is in the WAL (the OS's page cache) when COMMIT
   returns, so a process killed with -9 loses no acknowledged view; only an OS crash or power cut could drop
   the last commits, which a local mock does not need to survive. FULL would add an fsync to every view.
@@ -32,7 +35,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -48,6 +51,7 @@ from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
 from mock_server.store.changes import Changes
+from mock_server.store.view_ring import MAX_SLOTS, ViewRing
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
 SCHEMA_VERSION = "2"  # 2: dashboards.head
@@ -236,6 +240,67 @@ _TEMP_SCHEMA = (
         WHERE seq = NEW.seq;
     END""",
 )
+# The ring's pending views (store/view_ring.py) are written set by set: the batch into a TEMP table, then one
+# statement per table, grouped (a fold's views are mostly of a few dashboards), in the same order and with
+# the same effect as the inbox trigger's rows one by one. Seven statements per fold, whatever its size.
+_FOLD_TABLE = """CREATE TEMP TABLE IF NOT EXISTS view_fold (
+    seq INTEGER PRIMARY KEY, view_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    user_email TEXT NOT NULL, ms INTEGER NOT NULL, day INTEGER NOT NULL, stamp TEXT NOT NULL,
+    audit_id TEXT NOT NULL)"""
+_SQL_FOLD = (
+    # totals first: a new viewer is one without a user_dashboard row yet
+    """INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+       SELECT b.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = b.dashboard_id), count(*),
+              count(DISTINCT CASE WHEN NOT EXISTS (SELECT 1 FROM user_dashboard AS r
+                                                   WHERE r.user_id = b.user_id AND r.dashboard_id = b.dashboard_id)
+                                  THEN b.user_id END),
+              min(b.ms), max(b.ms)
+       FROM temp.view_fold AS b WHERE true GROUP BY b.dashboard_id
+       ON CONFLICT (dashboard_id) DO UPDATE SET
+           view_count = view_count + excluded.view_count,
+           unique_viewers = unique_viewers + excluded.unique_viewers,
+           first_ms = min(first_ms, excluded.first_ms),
+           last_ms = max(last_ms, excluded.last_ms)""",
+    """INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
+       SELECT b.user_id, b.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = b.dashboard_id), max(b.ms)
+       FROM temp.view_fold AS b WHERE true GROUP BY b.user_id, b.dashboard_id
+       ON CONFLICT (user_id, dashboard_id) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms)""",
+    """INSERT INTO views (id, dashboard_id, user_id, viewed_ms)
+       SELECT view_id, dashboard_id, user_id, ms FROM temp.view_fold ORDER BY seq""",
+    """INSERT INTO dashboard_days (dashboard_id, day, views)
+       SELECT dashboard_id, day, count(*) FROM temp.view_fold WHERE true GROUP BY dashboard_id, day
+       ON CONFLICT (dashboard_id, day) DO UPDATE SET views = views + excluded.views""",
+    """INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc)
+       SELECT b.audit_id, 'dashboard', b.dashboard_id, 'view', b.user_id, b.ms,
+              CASE WHEN d.name IS NULL THEN
+                  json_object('_id', b.audit_id, 'user_id', b.user_id, 'user_email', b.user_email,
+                              'type', 'dashboard', 'action', 'view', 'target_id', b.dashboard_id,
+                              'account', m.value, 'createdAt', b.stamp, 'updatedAt', b.stamp, '__v', 0)
+              ELSE
+                  json_object('_id', b.audit_id, 'user_id', b.user_id, 'user_email', b.user_email,
+                              'type', 'dashboard', 'action', 'view', 'target_id', b.dashboard_id,
+                              'account', m.value,
+                              'dashboard', json_object('dashboardId', b.dashboard_id, 'name', d.name),
+                              'createdAt', b.stamp, 'updatedAt', b.stamp, '__v', 0)
+              END
+       FROM temp.view_fold AS b LEFT JOIN dashboards AS d ON d.id = b.dashboard_id
+            LEFT JOIN meta AS m ON m.key = 'account'
+       ORDER BY b.seq""",
+    """INSERT INTO audit_counts (type, target_id, action, user_id, n)
+       SELECT 'dashboard', dashboard_id, 'view', user_id, count(*) FROM temp.view_fold WHERE true
+       GROUP BY dashboard_id, user_id
+       ON CONFLICT (type, target_id, action, user_id) DO UPDATE SET n = n + excluded.n""",
+    "DELETE FROM temp.view_fold",
+)
+_FOLD_CHUNK = 64
+
+
+@lru_cache(maxsize=_FOLD_CHUNK)
+def _sql_fold_batch(n: int) -> str:
+    return ("INSERT INTO temp.view_fold (view_id, dashboard_id, user_id, user_email, ms, day, stamp, audit_id)"
+            " VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n))
+
+
 # A batch of n views: n rows of plain parameters (sqlite3 caches the statement of each n).
 _INBOX_COLUMNS = "view_id, dashboard_id, user_id, user_email, ms, day, stamp, audit_id"
 
@@ -428,24 +493,23 @@ class _Pool:
 
 
 class _PendingView:
-    """A view waiting for its write: the inputs, then the ViewEvent or the exception."""
+    """A view on its way into the store: the inputs, then the ViewEvent or the exception."""
 
-    __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error",
-                 "finished", "event")
+    __slots__ = ("dashboard_id", "user_id", "user_email", "ms", "view_id", "audit_id", "result", "error")
 
     def __init__(self, dashboard_id: str, user_id: str, user_email: str, ms: int, view_id: str, audit_id: str):
         self.dashboard_id, self.user_id, self.user_email, self.ms = dashboard_id, user_id, user_email, ms
         self.view_id, self.audit_id = view_id, audit_id
         self.result: dict | None = None
         self.error: BaseException | None = None
-        self.finished = False
-        self.event = threading.Event()  # set when finished, or when its thread is to lead the next turn
 
-    def done(self, result: dict) -> None:
-        self.result, self.finished = result, True
+    def done(self, count: int) -> dict:
+        self.result = {"_id": self.view_id, "dashboardId": self.dashboard_id, "userId": self.user_id,
+                       "viewedAt": iso_ms(self.ms), "viewCount": count}
+        return self.result
 
     def failed(self, error: BaseException) -> None:
-        self.error, self.finished = error, True
+        self.error = error
 
     def outcome(self) -> dict:
         if self.error is not None:
@@ -454,17 +518,18 @@ class _PendingView:
             raise StoreError("the write of this view was interrupted")
         return self.result
 
+    def record(self, slot: int, count: int) -> bytes:
+        """The view as the ring keeps it (store/view_ring.py; read back by SQLiteStore._fold_into)."""
+        return orjson.dumps((slot, count, self.view_id, self.dashboard_id, self.user_id, self.user_email,
+                             self.ms, self.audit_id))
+
 
 class _WriterTurns:
-    """The view writes of one database file take turns, and share them.
-
-    Turns: the threads of a process on a lock, the processes on flock() of the database file. Both wake
-    a waiter the moment the writer before it is done, where SQLite's busy handler would have it sleep and
-    retry in steps of milliseconds. The store's other writes (loads, scenarios) take the turn too, so that
-    one writer at a time counts its change (store/changes.py); other programs writing the file still meet
-    SQLite's own locking and busy timeout.
-    Sharing (group commit): a thread that gets the turn writes every view its process's threads queued
-    meanwhile in one transaction; those threads then find their view written and return.
+    """The writes of one database file take turns: the threads of a process on a lock, the processes on
+    flock() of the database file. Both wake a waiter the moment the writer before it is done, where SQLite's
+    busy handler would have it sleep and retry in steps of milliseconds. Every write of the store takes the
+    turn (loads, scenarios, the ring's folds), so that one writer at a time counts its change
+    (store/changes.py); other programs writing the file still meet SQLite's own locking and busy timeout.
 
     flock() and SQLite's POSIX record locks are independent on Linux and macOS; the descriptor is never
     closed while the store is open, because closing any descriptor of the file would drop this process's
@@ -473,83 +538,26 @@ class _WriterTurns:
     def __init__(self, path: str):
         self._path = path
         self._threads = threading.Lock()
-        self._queue_lock = threading.Lock()
-        self._queue: list[_PendingView] = []
-        self._leading = False  # a thread of this process is writing the queue (or about to)
         if hasattr(os, "register_at_fork"):  # weak: the registration outlives the store
             turns = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: (me := turns()) is not None and me._after_fork())
         self._fd: int | None = None
         self._pid = 0
         self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
-        # Figures for bench/write_cost.py (this process's turns; plain adds under the turn, no timing
-        # beyond two clock reads per turn).
+        # Figures for bench/write_cost.py: this process's folds of the view ring (plain adds under the turn).
         self.turns = self.views = self.max_batch = 0
         self.wait_s = self.hold_s = 0.0
 
-    def write_in_group(self, view: _PendingView,
-                       write: Callable[[Callable[[], AbstractContextManager[list[_PendingView]]]], None]) -> dict:
-        """Queue `view`; unless a thread of this process takes it along meanwhile, call write(turn), where
-        `with turn() as batch:` holds the turn over `batch` (the queue, drained once the turn is held).
-
-        One thread of the process leads at a time; the others wait on their own view's event, woken when it
-        is written or when the leader hands the lead on to them (the oldest view left in the queue): no
-        waiter has to pass through a lock after another just to learn that its view was written."""
-        with self._queue_lock:
-            self._queue.append(view)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            view.event.wait()
-            if view.finished:
-                return view.outcome()
-        taken: list[_PendingView] = []
-
-        @contextmanager
-        def turn() -> Iterator[list[_PendingView]]:
-            asked = time.perf_counter()
-            with self._flock():
-                got = time.perf_counter()
-                # Drained only now: views queued while the other process held the turn go too.
-                with self._queue_lock:
-                    taken.extend(self._queue)
-                    self._queue = []
-                yield taken
-            self._count(len(taken), got - asked, time.perf_counter() - got)
-
-        try:
-            with self._threads:
-                write(turn)
-        finally:
-            for queued in taken:
-                if not queued.finished:
-                    queued.failed(StoreError("the write of this view was interrupted"))
-            with self._queue_lock:
-                if not view.finished and view in self._queue:  # failed before the queue was drained
-                    self._queue.remove(view)
-                    view.failed(StoreError("the write of this view was interrupted"))
-                if self._queue:
-                    self._queue[0].event.set()  # not finished: its thread leads next
-                else:
-                    self._leading = False
-            for queued in taken:
-                queued.event.set()
-        return view.outcome()
-
     def _after_fork(self) -> None:
-        # In the child only the forking thread runs: nothing of the parent's queue, leader or locks (which
-        # another parent thread may have held at the fork) is the child's.
-        self._queue_lock, self._threads = threading.Lock(), threading.Lock()
-        self._queue, self._leading = [], False
+        self._threads = threading.Lock()  # another parent thread may have held it at the fork
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """The turn, for something other than views: the store's other writes (loads, scenarios) and the
-        checkpointer's short pass."""
+        """The turn: for the store's writes and the checkpointer's short pass."""
         with self._threads, self._flock():
             yield
 
-    def _count(self, batch: int, wait_s: float, hold_s: float) -> None:
+    def count(self, batch: int, wait_s: float, hold_s: float) -> None:
         self.turns += 1
         self.views += batch
         self.max_batch = max(self.max_batch, batch)
@@ -577,6 +585,55 @@ class _WriterTurns:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
+
+
+class _Folder:
+    """A thread per process that writes the view ring into SQLite once EVERY views are waiting: off the
+    request path, in batches (a read that finds views pending writes them itself first)."""
+
+    # A fold costs ~0.7 ms whatever its size (a transaction, a commit, seven statements) plus ~15 µs per view:
+    # at 64 that is ~26 µs per view, at 256 ~18 (bench/README.md).
+    EVERY = 64
+
+    def __init__(self, fold: Callable[[], None]):
+        self._fold = fold
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def wake(self) -> None:
+        """Start this process's thread (a forked child starts its own: threads do not survive fork), or wake it."""
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._closed:
+                    return
+                if self._pid != os.getpid():
+                    self._pid, self._wake = os.getpid(), threading.Event()
+                    self._thread = threading.Thread(target=self._run, args=(self._wake,),
+                                                    name="insights-mock-fold", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            if self._closed:
+                return
+            try:
+                self._fold()
+            except (sqlite3.Error, StoreError, OSError):
+                pass  # the next wake, or the next read, writes the ring
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread, mine = self._thread, self._pid == os.getpid()
+        if thread is not None and mine:
+            self._wake.set()
+            thread.join(timeout=5)
 
 
 class _Checkpointer:
@@ -687,11 +744,17 @@ class SQLiteStore:
         self._checkpointer: _Checkpointer | None = None
         # Every write takes the turn (_write, _write_views), so the count of changes has one writer at a time.
         self._changes = Changes(f"{db_path}-changes" if db_path is not None else None)
+        self._ring: ViewRing | None = None
+        self._slots: dict[str, int] = {}
+        self._slots_of: tuple[bytes, int] | None = None  # (ring ident, layout) self._slots was read for
+        self._folder: _Folder | None = None
         if db_path is not None and fcntl is not None:
             self._turns = _WriterTurns(db_path)  # its descriptor is opened at the first turn: after _read()
+            self._ring = ViewRing(f"{db_path}-views")
         self._init_schema()
         if self._turns is not None:
             self._checkpointer = _Checkpointer(lambda: self._connect(db_path), self._turns)
+            self._folder = _Folder(self._fold)
 
     # -- connections and transactions ------------------------------------------------------------------
 
@@ -728,7 +791,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA cache_size = -32000")
-            for statement in _TEMP_SCHEMA:
+            for statement in (*_TEMP_SCHEMA, _FOLD_TABLE):
                 conn.execute(statement)
         except sqlite3.DatabaseError as exc:
             if conn is not None:
@@ -737,19 +800,150 @@ class SQLiteStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, recount: Callable[[], bool] | None = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: the write lock is taken before anything is read, so read-modify-write is atomic
-        across processes. In the write turn, as view writes are: one writer at a time counts its change."""
+        across processes. In the write turn and the view ring's lock: one writer at a time counts its
+        change, and the ring's pending views are written first, so that the write comes after them. Then
+        the ring's counts are rebuilt from the database, unless `recount()` says this write left them as
+        they were."""
         turn = self._turns.exclusive() if self._turns is not None else nullcontext()
-        with turn, self._conns.connection() as conn, self._changes.writing():
+        ring = self._ring
+        with turn, ring.lock() if ring is not None else nullcontext(), self._conns.connection() as conn, \
+                self._changes.writing():
             conn.execute("BEGIN IMMEDIATE")
             try:
+                folded = self._fold_into(conn) if ring is not None else None
                 yield conn
+                if ring is not None:
+                    ident = self._ring_ident(conn)
+                    counts = self._ring_counts(conn) if recount is None or recount() or ident != ring.ident else None
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            if ring is not None:
+                if folded is not None:
+                    ring.mark_folded(folded)
+                if counts is not None:
+                    ring.rebuild(ident, counts, self._db_folded(conn))
+
+    # -- the view ring (store/view_ring.py): views answered, written into SQLite in batches ----------------
+
+    def _ring_ident(self, conn: sqlite3.Connection) -> bytes:
+        """In a write transaction: the ring id the database names, made if it names none, or names a ring
+        that is not this file's (a ring file of another database, or older than it)."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'ring_id'").fetchone()
+        if row is not None and bytes.fromhex(row[0]) == self._ring.ident and self._ring.written >= self._db_folded(conn):
+            return bytes.fromhex(row[0])
+        ident = os.urandom(16)
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ring_id', ?)", (ident.hex(),))
+        return ident
+
+    @staticmethod
+    def _ring_counts(conn: sqlite3.Connection) -> list[int]:
+        """The view count of each known dashboard, in slot order (_read_slots reads the same order)."""
+        return [count for (count,) in conn.execute(
+            "SELECT coalesce(t.view_count, 0) FROM dashboards AS d LEFT JOIN dashboard_totals AS t"
+            " ON t.dashboard_id = d.id ORDER BY d.id LIMIT ?", (MAX_SLOTS,))]
+
+    @staticmethod
+    def _db_folded(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'ring_folded'").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _fold_into(self, conn: sqlite3.Connection) -> int | None:
+        """In a write transaction, under the turn: write the ring's pending views into the database, and
+        return the sequence number to mark folded once that commits (None: the ring is not this database's,
+        or the schema is being made)."""
+        ring = self._ring
+        if conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").fetchone() is None:
+            return None
+        row = conn.execute("SELECT value FROM meta WHERE key = 'ring_id'").fetchone()
+        if row is None or bytes.fromhex(row[0]) != ring.ident:
+            return None
+        start, end = self._db_folded(conn), ring.written
+        if end <= start:
+            return start
+        params: list = []
+        n = 0
+        for seq in range(start, end):
+            _, _, view_id, dashboard_id, user_id, email, ms, audit_id = orjson.loads(ring.record(seq))
+            params += (view_id, dashboard_id, user_id, email, ms, ms // MS_PER_DAY, iso_ms(ms), audit_id)
+            n += 1
+            if n == _FOLD_CHUNK:
+                conn.execute(_sql_fold_batch(n), params)
+                params, n = [], 0
+        if n:
+            conn.execute(_sql_fold_batch(n), params)
+        for statement in _SQL_FOLD:
+            conn.execute(statement)
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ring_folded', ?)", (str(end),))
+        return end
+
+    def _fold(self) -> None:
+        """Write the ring's pending views into the database: a read's catch-up, and the folder thread.
+        Not a change of the data (the views were counted when appended): the version does not move."""
+        ring = self._ring
+        asked = time.perf_counter()
+        with self._turns.exclusive(), self._conns.connection() as conn:
+            if not ring.pending():
+                return
+            got, before = time.perf_counter(), ring.folded
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                end = self._fold_into(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            if end is not None:
+                ring.mark_folded(end)
+                self._turns.count(end - before, got - asked, time.perf_counter() - got)
+        if end is None:  # the ring is not this database's yet: a write starts it over
+            self._with_write_lock(lambda conn: None)
+        elif self._checkpointer is not None:
+            self._checkpointer.after_turn(end - before)
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for a read that sees every view answered before it: pending ones are written first."""
+        if self._ring is not None and self._ring.pending():
+            self._fold()
+        with self._conns.connection() as conn:
+            yield conn
+
+    def _append(self, view: _PendingView) -> dict | None:
+        """record_view's fast path: the view of a known dashboard appended to the ring, with its count.
+        None: nothing was appended (an unknown dashboard, a full ring), the caller writes it into SQLite."""
+        ring = self._ring
+        with ring.lock():
+            if self._slots_of != (ring.ident, ring.layout) and not self._read_slots():
+                return None
+            slot = self._slots.get(view.dashboard_id)
+            if slot is None:
+                return None
+            with self._changes.writing():
+                count = ring.append(slot, lambda count: view.record(slot, count))
+            if count is None:
+                return None
+            pending = ring.written - ring.folded
+        if pending >= _Folder.EVERY:
+            self._folder.wake()
+        return view.done(count)
+
+    def _read_slots(self) -> bool:
+        """Under the ring's lock: the slot of each known dashboard (False: the database names another ring)."""
+        ring = self._ring
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'ring_id'").fetchone()
+            if row is None or bytes.fromhex(row[0]) != ring.ident:
+                return False
+            ids = [i for (i,) in conn.execute("SELECT id FROM dashboards ORDER BY id LIMIT ?", (MAX_SLOTS,))]
+        self._slots = {dashboard_id: slot for slot, dashboard_id in enumerate(ids)}
+        self._slots_of = (ring.ident, ring.layout)
+        return True
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -821,6 +1015,8 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         # COUNT(*) scans, but only the operator's health endpoint asks, never an API request
+        if self._ring is not None and self._ring.pending():
+            self._fold()
         with self._read() as conn:
             return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("users", "dashboards", "mappings", "views", "audit_logs")}
@@ -882,7 +1078,7 @@ class SQLiteStore:
         return self._one_row(SQL_MOST_VIEWED, (limit,), raw)
 
     def _one_row(self, sql: str, params: Any, raw: bool) -> Any:
-        with self._conns.connection() as conn:  # one statement: its own snapshot
+        with self._reader() as conn:  # one statement: its own snapshot
             (text,) = conn.execute(sql, params).fetchone()
         return orjson.Fragment(text) if raw else orjson.loads(text)
 
@@ -890,7 +1086,7 @@ class SQLiteStore:
         dashboard_id = dashboard_id.lower()
         last_day = day_number(today)
         first_day = last_day - 29
-        with self._conns.connection() as conn:
+        with self._reader() as conn:
             totals, days = conn.execute(SQL_STATS, {"id": dashboard_id, "first": first_day,
                                                     "last": last_day}).fetchone()
         per_day = dict(orjson.loads(days))
@@ -916,12 +1112,12 @@ class SQLiteStore:
             raise ValueError("page and page_size start at 1")
         params = audit_list_params(target_type, target_id, filters)
         params["limit"], params["offset"] = page_size, (page - 1) * page_size
-        with self._conns.connection() as conn:  # one statement: one snapshot for the page and its total
+        with self._reader() as conn:  # one statement: one snapshot for the page and its total
             total, items = conn.execute(audit_page_sql(filters), params).fetchone()
         return Page(items=orjson.Fragment(items) if raw else orjson.loads(items), total=total)
 
     def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
-        with self._conns.connection() as conn:  # one statement: its own snapshot
+        with self._reader() as conn:  # one statement: its own snapshot
             row = conn.execute(SQL_AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
         if row is None:
             return None
@@ -934,26 +1130,23 @@ class SQLiteStore:
             at = at.replace(tzinfo=UTC)
         view = _PendingView(dashboard_id.lower(), user["id"].lower(), user["email"], to_ms(at),
                             object_id(at), object_id(at))
-        if self._turns is None:  # in memory: the connection's lock is the turn
-            @contextmanager
-            def alone() -> Iterator[list[_PendingView]]:
-                yield [view]
-
-            self._write_views(alone)
+        ring = self._ring
+        if ring is not None and self._append(view) is not None:
             return view.outcome()
-        return self._turns.write_in_group(view, self._write_views)
 
-    def _write_views(self, turn: Callable[[], AbstractContextManager[list[_PendingView]]]) -> None:
-        """Write a batch in one turn: the views queued by this process's threads, in order, each with its own
-        count. In the turn, one statement (see _TEMP_SCHEMA): in autocommit mode it is its own transaction,
-        taking the write lock before it reads a count. The counts are read back from the connection's
-        inbox after the turn: the other process may write meanwhile."""
-        with self._conns.connection() as conn:
-            with turn() as batch, self._changes.writing():
-                errors = self._insert_views(conn, batch)
-            self._finish(conn, batch, errors)
+        def known() -> bool:  # under the ring's lock: does the ring count this dashboard (or may it)?
+            return self._slots_of != (ring.ident, ring.layout) or view.dashboard_id in self._slots
+
+        self._write_views([view], recount=known if ring is not None else None)
+        return view.outcome()
+
+    def _write_views(self, views: list[_PendingView], recount: Callable[[], bool] | None = None) -> None:
+        """Write views into SQLite at once, each with its own count: the slow path of record_view (and
+        bench/write_cost.py's batches). One failing view does not fail the others."""
+        with self._write(recount) as conn:
+            self._finish(conn, views, self._insert_views(conn, views))
         if self._checkpointer is not None:
-            self._checkpointer.after_turn(len(batch))
+            self._checkpointer.after_turn(len(views))
 
     def _insert_views(self, conn: sqlite3.Connection, views: list[_PendingView]) -> dict[int, BaseException]:
         """Insert `views`; {index: exception} of those not written. One failing view must not fail the
@@ -992,13 +1185,12 @@ class SQLiteStore:
             if i in errors:
                 view.failed(errors[i])
         for view, count in zip(written, counts):
-            view.done({"_id": view.view_id, "dashboardId": view.dashboard_id, "userId": view.user_id,
-                       "viewedAt": iso_ms(view.ms), "viewCount": count})
+            view.done(count)
 
     def write_stats(self) -> dict | None:
-        """This process's view-write turns on a file (None in memory): turns, views, max_batch, wait_s
-        (waiting for the turn), hold_s (holding it), checkpoints and checkpoint_turn_s (their short passes inside
-        a turn). For bench/write_cost.py."""
+        """This process's folds of the view ring on a file (None in memory): turns (folds), views, max_batch,
+        wait_s (waiting for the turn), hold_s (holding it), checkpoints and checkpoint_turn_s (their short
+        passes inside a turn). For bench/write_cost.py."""
         if self._turns is None:
             return None
         stats = self._turns.stats()
@@ -1012,12 +1204,21 @@ class SQLiteStore:
         return self._changes.value()
 
     def close(self) -> None:
+        if self._folder is not None:
+            self._folder.close()
+        if self._ring is not None and self._ring.pending():
+            try:  # so that the database file alone holds every view (the ring would still, on reopening)
+                self._fold()
+            except (sqlite3.Error, StoreError, OSError):
+                pass
         if self._checkpointer is not None:
             self._checkpointer.close()
         self._conns.close()
         if self._turns is not None:
             self._turns.close()
         self._changes.close()
+        if self._ring is not None:
+            self._ring.close()
 
     # -- scenarios (mock_server.scenarios): which one the data is, and a generation every process follows --
 
