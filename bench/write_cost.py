@@ -222,7 +222,7 @@ def main() -> None:
                   f"{r['max_us']:>8.1f}")
             if s is not store:
                 s.close()
-        print(f"\none statement of n views (one dashboard), --db file, median us {'per batch':>12} {'per view':>9}")
+        print(f"\nn views written into SQLite at once (one dashboard, the slow path), --db file, median us {'per batch':>12} {'per view':>9}")
         for alternate in (False, True):
             for n in (1, 2, 4, 8):
                 us = batch_us(store, path, dashboard_id, users, n, alternate)
@@ -242,8 +242,8 @@ def main() -> None:
               f"{r['per_s'] / idle['per_s']:.2f})")
         print(f"  CPU per request beyond the {args.busy_us:.0f} us of Python: {r['cpu_us']:.0f} us with a view write, "
               f"{idle['cpu_us']:.0f} us without")
-        print(f"  turns {r['turns']}, views per turn {r['batch']:.2f} (max {r['max_batch']}), "
-              f"wait for turn {r['wait_us']:.0f} us, hold {r['hold_us']:.0f} us/turn = "
+        print(f"  folds of the view ring {r['turns']}, views per fold {r['batch']:.2f} (max {r['max_batch']}), "
+              f"wait for turn {r['wait_us']:.0f} us, hold {r['hold_us']:.0f} us/fold = "
               f"{r['hold_per_view_us']:.0f} us/view")
         print(f"  largest WAL {r['wal_max_mb']:.1f} MB, {r['checkpoints']} checkpoints by the store's thread, "
               f"{r['checkpoint_turn_us']:.0f} us each inside a turn")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -353,3 +355,34 @@ def test_a_fold_writes_exactly_what_writing_each_view_at_once_writes(path, monke
     finally:
         direct.close()
         ringed.close()
+
+
+def test_a_process_that_exits_without_closing_its_store_leaves_every_view_in_the_database_file(path):
+    """A gunicorn worker stops without closing its app's store: the views still in the ring are written into
+    the file at interpreter exit, so that the file alone (copied, say) holds them."""
+    s = open_store(path)
+    s.load(small_dataset())
+    target = small_dataset().dashboards[0]["dashboardId"]
+    base = total(s, target)
+    s.close()
+    script = (
+        "import sys\n"
+        "from datetime import datetime, UTC\n"
+        "from mock_server.store import open_store, sqlite\n"
+        "sqlite._Folder.EVERY = 10**9\n"
+        f"s = open_store({path!r})\n"
+        f"user = {{'id': {DANA['id']!r}, 'email': {DANA['email']!r}}}\n"
+        f"counts = [s.record_view({target!r}, user, datetime.now(UTC))['viewCount'] for _ in range(5)]\n"
+        "assert s._ring.pending()\n"
+        "print(counts)\n"
+        "sys.exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([base + i for i in range(1, 6)])
+    os.unlink(path + "-views")  # the database file alone
+    again = open_store(path)
+    try:
+        assert total(again, target) == base + 5
+    finally:
+        again.close()

@@ -29,6 +29,7 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
 import threading
@@ -736,6 +737,7 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._load_wait_s = load_wait_s
+        self._closed = False
         self._turns: _WriterTurns | None = None
         if db_path is None:  # one connection behind a lock: writers already take turns
             self._conns: _SingleConnection | _Pool = _SingleConnection(lambda: self._connect(":memory:"))
@@ -755,6 +757,7 @@ class SQLiteStore:
         if self._turns is not None:
             self._checkpointer = _Checkpointer(lambda: self._connect(db_path), self._turns)
             self._folder = _Folder(self._fold)
+            atexit.register(_fold_at_exit, weakref.ref(self))  # weak: the registration outlives the store
 
     # -- connections and transactions ------------------------------------------------------------------
 
@@ -1203,14 +1206,22 @@ class SQLiteStore:
         (mock_server.store.changes). A memory load: cheap enough to ask at every request."""
         return self._changes.value()
 
+    def fold_pending(self) -> None:
+        """Write the views still in the ring into the database file, so that the file alone holds every view
+        (on reopening, the ring's views are written anyway). At close() and at interpreter exit: a gunicorn
+        worker stops without closing its app's store."""
+        if self._closed or self._ring is None or not self._ring.pending():
+            return
+        try:
+            self._fold()
+        except (sqlite3.Error, StoreError, OSError):
+            pass  # they stay in the ring, which the next start writes
+
     def close(self) -> None:
         if self._folder is not None:
             self._folder.close()
-        if self._ring is not None and self._ring.pending():
-            try:  # so that the database file alone holds every view (the ring would still, on reopening)
-                self._fold()
-            except (sqlite3.Error, StoreError, OSError):
-                pass
+        self.fold_pending()
+        self._closed = True
         if self._checkpointer is not None:
             self._checkpointer.close()
         self._conns.close()
@@ -1253,6 +1264,12 @@ class SQLiteStore:
         conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                          [("scenario", name), ("generation", str(generation))])
         return generation
+
+
+def _fold_at_exit(ref: weakref.ref) -> None:
+    store = ref()
+    if store is not None:
+        store.fold_pending()
 
 
 def _store_error(exc: BaseException) -> BaseException:
