@@ -44,7 +44,7 @@ def path(tmp_path) -> str:
 @pytest.fixture
 def no_folder(monkeypatch):
     """The folder thread never wakes: views stay in the ring until a read or a write takes them."""
-    monkeypatch.setattr(sqlite_store._Folder, "EVERY", 10**9)
+    monkeypatch.setattr(sqlite_store, "FOLD_EVERY", 10**9)
 
 
 def total(store, dashboard_id: str) -> int:
@@ -166,7 +166,7 @@ def test_a_view_of_a_known_dashboard_waits_in_the_ring_and_every_read_sees_it(pa
 
 
 def test_the_folder_thread_writes_the_ring_in_batches(path, monkeypatch):
-    monkeypatch.setattr(sqlite_store._Folder, "EVERY", 4)
+    monkeypatch.setattr(sqlite_store, "FOLD_EVERY", 4)
     s = open_store(path)
     s.load(small_dataset())
     try:
@@ -332,7 +332,7 @@ def _contents(store) -> dict:
 def test_a_fold_writes_exactly_what_writing_each_view_at_once_writes(path, monkeypatch):
     """The fold's set statements (_SQL_FOLD) against the inbox trigger, view by view (the in-memory store):
     the same views, in the same order, leave the same tables (new viewers, days, audit documents...)."""
-    monkeypatch.setattr(sqlite_store._Folder, "EVERY", 7)  # folds of various sizes, some by the thread
+    monkeypatch.setattr(sqlite_store, "FOLD_EVERY", 7)  # folds of various sizes, some by the thread
     data = small_dataset()
     direct, ringed = open_store(None), open_store(path)
     direct.load(small_dataset())
@@ -369,7 +369,7 @@ def test_a_process_that_exits_without_closing_its_store_leaves_every_view_in_the
         "import sys\n"
         "from datetime import datetime, UTC\n"
         "from mock_server.store import open_store, sqlite\n"
-        "sqlite._Folder.EVERY = 10**9\n"
+        "sqlite.FOLD_EVERY = 10**9\n"
         f"s = open_store({path!r})\n"
         f"user = {{'id': {DANA['id']!r}, 'email': {DANA['email']!r}}}\n"
         f"counts = [s.record_view({target!r}, user, datetime.now(UTC))['viewCount'] for _ in range(5)]\n"

@@ -294,6 +294,10 @@ _SQL_FOLD = (
     "DELETE FROM temp.view_fold",
 )
 _FOLD_CHUNK = 64
+# The ring is written into SQLite by a thread once this many views wait. A fold costs ~0.7 ms whatever its
+# size (a transaction, a commit, seven statements) plus ~15 µs per view: ~26 µs per view at 64, ~18 at 256,
+# but a read that finds views pending writes them itself, so it waits for a smaller fold (bench/README.md).
+FOLD_EVERY = 64
 
 
 @lru_cache(maxsize=_FOLD_CHUNK)
@@ -588,16 +592,13 @@ class _WriterTurns:
             self._fd = None
 
 
-class _Folder:
-    """A thread per process that writes the view ring into SQLite once EVERY views are waiting: off the
-    request path, in batches (a read that finds views pending writes them itself first)."""
+class _ProcessThread:
+    """A daemon thread of this process that runs `work()` each time it is woken, started at the first wake (a
+    forked child starts its own: threads do not survive fork). An error of SQLite, of the store or of the OS
+    is left for the next wake; `finish()` runs in the thread when it ends."""
 
-    # A fold costs ~0.7 ms whatever its size (a transaction, a commit, seven statements) plus ~15 µs per view:
-    # at 64 that is ~26 µs per view, at 256 ~18 (bench/README.md).
-    EVERY = 64
-
-    def __init__(self, fold: Callable[[], None]):
-        self._fold = fold
+    def __init__(self, name: str, work: Callable[[], None], finish: Callable[[], None] | None = None):
+        self._name, self._work, self._finish = name, work, finish
         self._lock = threading.Lock()
         self._pid = 0
         self._wake = threading.Event()
@@ -605,28 +606,31 @@ class _Folder:
         self._closed = False
 
     def wake(self) -> None:
-        """Start this process's thread (a forked child starts its own: threads do not survive fork), or wake it."""
         if self._pid != os.getpid():
             with self._lock:
                 if self._closed:
                     return
                 if self._pid != os.getpid():
                     self._pid, self._wake = os.getpid(), threading.Event()
-                    self._thread = threading.Thread(target=self._run, args=(self._wake,),
-                                                    name="insights-mock-fold", daemon=True)
+                    self._thread = threading.Thread(target=self._run, args=(self._wake,), name=self._name,
+                                                    daemon=True)
                     self._thread.start()
         self._wake.set()
 
     def _run(self, wake: threading.Event) -> None:
-        while True:
-            wake.wait()
-            wake.clear()
-            if self._closed:
-                return
-            try:
-                self._fold()
-            except (sqlite3.Error, StoreError, OSError):
-                pass  # the next wake, or the next read, writes the ring
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                if self._closed:
+                    return
+                try:
+                    self._work()
+                except (sqlite3.Error, StoreError, OSError):
+                    pass
+        finally:
+            if self._finish is not None:
+                self._finish()
 
     def close(self) -> None:
         with self._lock:
@@ -660,48 +664,29 @@ class _Checkpointer:
     def __init__(self, connect: Callable[[], sqlite3.Connection], turns: _WriterTurns):
         self._connect = connect
         self._turns = turns
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._due = 0
-        self._closed = False
+        self._local = threading.local()  # the thread's connection (a forked child's thread opens its own)
+        self._thread = _ProcessThread("insights-mock-checkpoint", self._pass, self._release)
         self.runs, self.turn_s = 0, 0.0  # figures for bench/write_cost.py
 
     def after_turn(self, views: int) -> None:
-        """Count the views of a write turn; every EVERY_VIEWS, wake the thread (started here: a forked child
-        starts its own, as threads do not survive fork)."""
+        """Count the views written into the database; every EVERY_VIEWS, wake the thread."""
         self._due += views  # only the turn holder of this process gets here
         if self._due < self.EVERY_VIEWS:
             return
         self._due = 0
-        with self._lock:
-            if self._closed:
-                return
-            if self._pid != os.getpid():
-                self._pid, self._wake = os.getpid(), threading.Event()
-                self._thread = threading.Thread(target=self._run, args=(self._wake,),
-                                                name="insights-mock-checkpoint", daemon=True)
-                self._thread.start()
-        self._wake.set()
+        self._thread.wake()
 
-    def _run(self, wake: threading.Event) -> None:
-        conn = None
-        try:
-            while True:
-                wake.wait()
-                wake.clear()
-                if self._closed:
-                    return
-                try:
-                    if conn is None:
-                        conn = self._connect()
-                    self.checkpoint(conn)
-                except (sqlite3.Error, StoreError, OSError):
-                    pass  # the next wake tries again; SQLite's own checkpoint bounds the WAL meanwhile
-        finally:
-            if conn is not None:
-                conn.close()
+    def _pass(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        self.checkpoint(conn)  # on failure, the next wake tries again; SQLite's own checkpoint bounds the WAL
+
+    def _release(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         """The two passes (what the thread does when woken)."""
@@ -718,12 +703,7 @@ class _Checkpointer:
         self.runs += 1
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            thread, mine = self._thread, self._pid == os.getpid()
-        if thread is not None and mine:
-            self._wake.set()
-            thread.join(timeout=5)
+        self._thread.close()
 
 
 class SQLiteStore:
@@ -749,14 +729,14 @@ class SQLiteStore:
         self._ring: ViewRing | None = None
         self._slots: dict[str, int] = {}
         self._slots_of: tuple[bytes, int] | None = None  # (ring ident, layout) self._slots was read for
-        self._folder: _Folder | None = None
+        self._folder: _ProcessThread | None = None
         if db_path is not None and fcntl is not None:
             self._turns = _WriterTurns(db_path)  # its descriptor is opened at the first turn: after _read()
             self._ring = ViewRing(f"{db_path}-views")
         self._init_schema()
         if self._turns is not None:
             self._checkpointer = _Checkpointer(lambda: self._connect(db_path), self._turns)
-            self._folder = _Folder(self._fold)
+            self._folder = _ProcessThread("insights-mock-fold", self._fold)
             atexit.register(_fold_at_exit, weakref.ref(self))  # weak: the registration outlives the store
 
     # -- connections and transactions ------------------------------------------------------------------
@@ -932,7 +912,7 @@ class SQLiteStore:
             if count is None:
                 return None
             pending = ring.written - ring.folded
-        if pending >= _Folder.EVERY:
+        if pending >= FOLD_EVERY:
             self._folder.wake()
         return view.done(count)
 

@@ -161,10 +161,6 @@ class ViewRing:
     def count(self, slot: int) -> int:
         return self._get(_COUNTS + 8 * slot)
 
-    def set_count(self, slot: int, count: int) -> None:
-        """Under lock(): a view of this slot's dashboard was written into SQLite directly (the slow path)."""
-        self._put(_COUNTS + 8 * slot, count)
-
     def rebuild(self, ident: bytes, counts: list[int], folded: int) -> None:
         """Under lock() and the write turn, nothing pending: the counts from the database, and for another
         ident the ring started over at `folded`."""
