@@ -53,68 +53,66 @@ def total(store, dashboard_id: str) -> int:
 
 # -- the ring alone ------------------------------------------------------------------------------------
 
-def test_append_counts_per_slot_and_keeps_the_records(tmp_path):
-    ring = ViewRing(str(tmp_path / "r-views"))
-    try:
-        with ring.lock():
-            ring.rebuild(b"x" * 16, [5, 0], folded=7)
-            assert (ring.written, ring.folded, ring.pending()) == (7, 7, False)
-            counts = [ring.append(slot, lambda c, s=slot: f"[{s},{c}]".encode()) for slot in (0, 1, 0)]
-        assert counts == [6, 1, 7]
-        assert [ring.record(seq) for seq in range(7, 10)] == [b"[0,6]", b"[1,1]", b"[0,7]"]
-        assert ring.pending() and ring.written == 10
-        ring.mark_folded(10)
-        assert not ring.pending()
-    finally:
-        ring.close()
+@pytest.fixture
+def ring(tmp_path):
+    r = ViewRing(str(tmp_path / "r-views"))
+    yield r
+    r.close()
 
 
-def test_a_full_ring_or_a_record_too_long_appends_nothing(tmp_path):
-    ring = ViewRing(str(tmp_path / "r-views"))
-    try:
-        with ring.lock():
-            ring.rebuild(b"x" * 16, [0], folded=0)
-            assert ring.append(0, lambda c: b"x" * view_ring.RECORD) is None
-            for _ in range(view_ring.CAPACITY):
-                assert ring.append(0, lambda c: b"[0,%d]" % c) is not None
-            assert ring.append(0, lambda c: b"[0,%d]" % c) is None
-        assert ring.count(0) == view_ring.CAPACITY  # nothing counted for what was not appended
-    finally:
-        ring.close()
+def start(ring: ViewRing, counts: list[int], folded: int = 0) -> None:
+    with ring.lock():
+        ring.rebuild(b"x" * 16, counts, folded=folded)
 
 
-def test_a_holder_killed_after_publishing_its_view_has_the_count_raised(tmp_path):
+def append(ring: ViewRing, slot: int) -> int | None:
+    return ring.append(slot, lambda c: b"[%d,%d]" % (slot, c))
+
+
+def test_append_counts_per_slot_and_keeps_the_records(ring):
+    start(ring, [5, 0], folded=7)
+    assert (ring.written, ring.folded, ring.pending()) == (7, 7, False)
+    with ring.lock():
+        counts = [append(ring, slot) for slot in (0, 1, 0)]
+    assert counts == [6, 1, 7]
+    assert [ring.record(seq) for seq in range(7, 10)] == [b"[0,6]", b"[1,1]", b"[0,7]"]
+    assert ring.pending() and ring.written == 10
+    ring.mark_folded(10)
+    assert not ring.pending()
+
+
+def test_a_full_ring_or_a_record_too_long_appends_nothing(ring):
+    start(ring, [0])
+    with ring.lock():
+        assert ring.append(0, lambda c: b"x" * view_ring.RECORD) is None
+        for _ in range(view_ring.CAPACITY):
+            assert append(ring, 0) is not None
+        assert append(ring, 0) is None
+    assert ring.count(0) == view_ring.CAPACITY  # nothing counted for what was not appended
+
+
+def test_a_holder_killed_after_publishing_its_view_has_the_count_raised(ring):
     """The order of append: busy, record, written (published), count, busy cleared. Killed between the
     publication and the count, the next holder raises the count, so the next view does not repeat it."""
-    ring = ViewRing(str(tmp_path / "r-views"))
-    try:
-        with ring.lock():
-            ring.rebuild(b"x" * 16, [3], folded=0)
-        # what a holder killed at that point leaves: its record published, its count not raised
-        record = b"[0,4]"
-        start = view_ring._RECORDS
-        view_ring._LEN.pack_into(ring._map, start, len(record))
-        ring._map[start + 2:start + 2 + len(record)] = record
-        ring._put(view_ring._BUSY, 1)
-        ring._put(view_ring._WRITTEN, 1)
-        with ring.lock():
-            assert ring.count(0) == 4
-            assert ring.append(0, lambda c: b"[0,%d]" % c) == 5
-    finally:
-        ring.close()
+    start(ring, [3])
+    # what a holder killed at that point leaves: its record published, its count not raised
+    record = b"[0,4]"
+    at = view_ring._RECORDS
+    view_ring._LEN.pack_into(ring._map, at, len(record))
+    ring._map[at + 2:at + 2 + len(record)] = record
+    ring._put(view_ring._BUSY, 1)
+    ring._put(view_ring._WRITTEN, 1)
+    with ring.lock():
+        assert ring.count(0) == 4
+        assert append(ring, 0) == 5
 
 
-def test_a_holder_killed_before_publishing_leaves_no_view(tmp_path):
-    ring = ViewRing(str(tmp_path / "r-views"))
-    try:
-        with ring.lock():
-            ring.rebuild(b"x" * 16, [3], folded=0)
-        ring._put(view_ring._BUSY, 1)  # killed after marking, before publishing
-        with ring.lock():
-            assert (ring.written, ring.count(0)) == (0, 3)
-            assert ring.append(0, lambda c: b"[0,%d]" % c) == 4
-    finally:
-        ring.close()
+def test_a_holder_killed_before_publishing_leaves_no_view(ring):
+    start(ring, [3])
+    ring._put(view_ring._BUSY, 1)  # killed after marking, before publishing
+    with ring.lock():
+        assert (ring.written, ring.count(0)) == (0, 3)
+        assert append(ring, 0) == 4
 
 
 def test_a_process_killed_holding_the_lock_does_not_block_the_others(tmp_path):
@@ -206,16 +204,23 @@ def test_views_answered_by_a_killed_process_are_not_lost(path, no_folder):
         s.close()
 
 
-def test_pending_views_are_kept_across_a_restart(path, no_folder, monkeypatch):
+def _left_in_the_ring(path: str, target: str, views: int, monkeypatch) -> int:
+    """Load a store, record `views` views of `target` and close it without writing the ring into the file
+    (as a process killed after answering); the dashboard's count before them."""
     s = open_store(path)
     s.load(small_dataset())
-    target = small_dataset().dashboards[3]["dashboardId"]
     base = total(s, target)
-    for i in range(3):
+    for i in range(views):
         s.record_view(target, DANA, ANCHOR + timedelta(seconds=i))
-    monkeypatch.setattr(sqlite_store.SQLiteStore, "_fold", lambda self: None)  # close() writes nothing
-    s.close()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_store.SQLiteStore, "_fold", lambda self: None)  # close() writes nothing
+        s.close()
+    return base
+
+
+def test_pending_views_are_kept_across_a_restart(path, no_folder, monkeypatch):
+    target = small_dataset().dashboards[3]["dashboardId"]
+    base = _left_in_the_ring(path, target, 3, monkeypatch)
     again = open_store(path)
     try:
         assert total(again, target) == base + 3
@@ -241,14 +246,8 @@ def test_close_writes_the_ring_into_the_database_file(path, no_folder):
 
 
 def test_a_ring_file_of_another_database_is_started_over(path, no_folder, monkeypatch):
-    old = open_store(path)
-    old.load(small_dataset())
     target = small_dataset().dashboards[0]["dashboardId"]
-    for i in range(3):
-        old.record_view(target, DANA, ANCHOR + timedelta(seconds=i))
-    monkeypatch.setattr(sqlite_store.SQLiteStore, "_fold", lambda self: None)
-    old.close()
-    monkeypatch.undo()
+    _left_in_the_ring(path, target, 3, monkeypatch)
     for suffix in ("", "-wal", "-shm"):  # the database deleted, its ring file left behind
         Path(path + suffix).unlink(missing_ok=True)
     new = open_store(path)

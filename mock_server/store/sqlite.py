@@ -793,18 +793,12 @@ class SQLiteStore:
         ring = self._ring
         with turn, ring.lock() if ring is not None else nullcontext(), self._conns.connection() as conn, \
                 self._changes.writing():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 folded = self._fold_into(conn) if ring is not None else None
                 yield conn
                 if ring is not None:
                     ident = self._ring_ident(conn)
                     counts = self._ring_counts(conn) if recount is None or recount() or ident != ring.ident else None
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             if ring is not None:
                 if folded is not None:
                     ring.mark_folded(folded)
@@ -873,14 +867,8 @@ class SQLiteStore:
             if not ring.pending():
                 return
             got, before = time.perf_counter(), ring.folded
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 end = self._fold_into(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             if end is not None:
                 ring.mark_folded(end)
                 self._turns.count(end - before, got - asked, time.perf_counter() - got)
@@ -1244,6 +1232,20 @@ class SQLiteStore:
         conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                          [("scenario", name), ("generation", str(generation))])
         return generation
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction: BEGIN IMMEDIATE takes the write lock before anything is read (read-modify-write
+    is atomic across processes); committed at the end, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _fold_at_exit(ref: weakref.ref) -> None:
