@@ -36,7 +36,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -52,6 +52,7 @@ from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page
 from mock_server.store.changes import Changes
+from mock_server.store.file_lock import FileLock
 from mock_server.store.view_ring import MAX_SLOTS, ViewRing
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
@@ -530,37 +531,21 @@ class _PendingView:
 
 
 class _WriterTurns:
-    """The writes of one database file take turns: the threads of a process on a lock, the processes on
-    flock() of the database file. Both wake a waiter the moment the writer before it is done, where SQLite's
-    busy handler would have it sleep and retry in steps of milliseconds. Every write of the store takes the
-    turn (loads, scenarios, the ring's folds), so that one writer at a time counts its change
-    (store/changes.py); other programs writing the file still meet SQLite's own locking and busy timeout.
-
-    flock() and SQLite's POSIX record locks are independent on Linux and macOS; the descriptor is never
-    closed while the store is open, because closing any descriptor of the file would drop this process's
-    POSIX locks on it. A forked child opens its own (an inherited one would share the parent's lock)."""
+    """The writes of one database file take turns: a FileLock (store/file_lock.py) on the database file,
+    which wakes a waiter the moment the writer before it is done, where SQLite's busy handler would have it
+    sleep and retry in steps of milliseconds. Every write of the store takes the turn (loads, scenarios, the
+    ring's folds), so that one writer at a time counts its change (store/changes.py); other programs writing
+    the file still meet SQLite's own locking and busy timeout."""
 
     def __init__(self, path: str):
-        self._path = path
-        self._threads = threading.Lock()
-        if hasattr(os, "register_at_fork"):  # weak: the registration outlives the store
-            turns = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (me := turns()) is not None and me._after_fork())
-        self._fd: int | None = None
-        self._pid = 0
-        self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
+        self._lock = FileLock(path)
         # Figures for bench/write_cost.py: this process's folds of the view ring (plain adds under the turn).
         self.turns = self.views = self.max_batch = 0
         self.wait_s = self.hold_s = 0.0
 
-    def _after_fork(self) -> None:
-        self._threads = threading.Lock()  # another parent thread may have held it at the fork
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """The turn: for the store's writes and the checkpointer's short pass."""
-        with self._threads, self._flock():
-            yield
+        return self._lock.held()
 
     def count(self, batch: int, wait_s: float, hold_s: float) -> None:
         self.turns += 1
@@ -573,23 +558,8 @@ class _WriterTurns:
         return {"turns": self.turns, "views": self.views, "max_batch": self.max_batch,
                 "wait_s": self.wait_s, "hold_s": self.hold_s}
 
-    @contextmanager
-    def _flock(self) -> Iterator[None]:
-        if self._pid != os.getpid():
-            if self._fd is not None:
-                self._inherited.append(self._fd)
-            self._fd, self._pid = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
     def close(self) -> None:
-        with self._threads:
-            if self._fd is not None and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
+        self._lock.close()
 
 
 class _ProcessThread:

@@ -29,17 +29,12 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import orjson
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: SQLiteStore writes every view into SQLite at once, without a ring
-    fcntl = None  # type: ignore[assignment]
+from mock_server.store.file_lock import FileLock
 
 MAX_SLOTS = 16384  # dashboards beyond this many take the slow path (written into SQLite at once)
 CAPACITY = 4096  # views that may wait for their write into SQLite; past that, views take the slow path
@@ -51,27 +46,6 @@ _IDENT, _LAYOUT, _WRITTEN, _FOLDED, _BUSY, _SLOTS = 0, 16, 24, 32, 40, 48
 _COUNTS = 64
 _RECORDS = _COUNTS + 8 * MAX_SLOTS
 SIZE = _RECORDS + CAPACITY * RECORD
-
-
-def _flock_holding_the_gil() -> Callable[[int, int], int] | None:
-    """libc's flock() called without releasing the GIL (ctypes.PyDLL), for a lock taken LOCK_NB.
-
-    Why: fcntl.flock() releases the GIL around the system call. Under load another thread of the worker then
-    takes the GIL, and the thread that holds the ring's lock waits for it back (up to the switch interval)
-    while the other worker waits for the lock: with fcntl.flock the view POST served 3,900 req/s, with this
-    4,640 (bench/README.md). A LOCK_NB call never blocks, so holding the GIL through it is safe; only a lock
-    held by another process is waited for, with the GIL released (fcntl.flock)."""
-    try:
-        import ctypes  # optional: Python may be built without it
-
-        call = ctypes.PyDLL(None).flock
-    except (ImportError, AttributeError, OSError):  # no ctypes, or no libc symbols here: fcntl.flock alone
-        return None
-    call.argtypes, call.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return call
-
-
-_flock_nb = _flock_holding_the_gil()
 
 
 class ViewRing:
@@ -87,36 +61,15 @@ class ViewRing:
             self._map = mmap.mmap(fd, SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fd)
-        self._threads = threading.Lock()
-        self._fd: int | None = None
-        self._pid = 0
-        self._inherited: list[int] = []  # a forked child keeps the parent's descriptor open, unused
-        if hasattr(os, "register_at_fork"):  # weak: the registration outlives the ring
-            me = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (ring := me()) is not None and ring._after_fork())
-
-    def _after_fork(self) -> None:
-        self._threads = threading.Lock()  # another parent thread may have held it at the fork
+        self._lock = FileLock(path)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """The ring's lock: this process's threads on a lock, processes on flock() of the ring file (which
-        a killed holder drops)."""
-        with self._threads:
-            if self._pid != os.getpid():  # an inherited descriptor would share the parent's flock
-                if self._fd is not None:
-                    self._inherited.append(self._fd)
-                self._fd, self._pid = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC), os.getpid()
-            fd = self._fd
-            if _flock_nb is None or _flock_nb(fd, fcntl.LOCK_EX | fcntl.LOCK_NB) != 0:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                if _U64.unpack_from(self._map, _BUSY)[0]:
-                    self._repair()
-                yield
-            finally:
-                if _flock_nb is None or _flock_nb(fd, fcntl.LOCK_UN) != 0:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+        """The ring's lock (store/file_lock.py: threads and processes; a killed holder drops it)."""
+        with self._lock.held():
+            if _U64.unpack_from(self._map, _BUSY)[0]:
+                self._repair()
+            yield
 
     def _repair(self) -> None:
         """A holder killed mid-append: if it published its view but did not raise the count, raise it."""
@@ -203,9 +156,6 @@ class ViewRing:
         return self._map[start + _LEN.size:start + _LEN.size + length]
 
     def close(self) -> None:
-        with self._threads:
-            if self._fd is not None and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
-            if not self._map.closed:
-                self._map.close()
+        self._lock.close()
+        if not self._map.closed:
+            self._map.close()
