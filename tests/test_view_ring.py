@@ -47,6 +47,13 @@ def no_folder(monkeypatch):
     monkeypatch.setattr(sqlite_store, "FOLD_EVERY", 10**9)
 
 
+def loaded(path: str):
+    """A store on `path`, loaded with the small dataset (as a worker's first start)."""
+    store = open_store(path)
+    store.load(small_dataset())
+    return store
+
+
 def total(store, dashboard_id: str) -> int:
     return store.dashboard_stats(dashboard_id, TODAY)["totalViews"]
 
@@ -144,8 +151,7 @@ def test_a_process_killed_holding_the_lock_does_not_block_the_others(tmp_path):
 # -- the store with its ring -----------------------------------------------------------------------------
 
 def test_a_view_of_a_known_dashboard_waits_in_the_ring_and_every_read_sees_it(path, no_folder):
-    one = open_store(path)
-    one.load(small_dataset())
+    one = loaded(path)
     two = open_store(path)  # another worker
     try:
         target = small_dataset().dashboards[0]["dashboardId"]
@@ -165,8 +171,7 @@ def test_a_view_of_a_known_dashboard_waits_in_the_ring_and_every_read_sees_it(pa
 
 def test_the_folder_thread_writes_the_ring_in_batches(path, monkeypatch):
     monkeypatch.setattr(sqlite_store, "FOLD_EVERY", 4)
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     try:
         target = small_dataset().dashboards[1]["dashboardId"]
         for i in range(12):
@@ -181,8 +186,7 @@ def test_the_folder_thread_writes_the_ring_in_batches(path, monkeypatch):
 
 
 def test_views_answered_by_a_killed_process_are_not_lost(path, no_folder):
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     target = small_dataset().dashboards[2]["dashboardId"]
     base = total(s, target)
     ctx = multiprocessing.get_context("fork")
@@ -207,8 +211,7 @@ def test_views_answered_by_a_killed_process_are_not_lost(path, no_folder):
 def _left_in_the_ring(path: str, target: str, views: int, monkeypatch) -> int:
     """Load a store, record `views` views of `target` and close it without writing the ring into the file
     (as a process killed after answering); the dashboard's count before them."""
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     base = total(s, target)
     for i in range(views):
         s.record_view(target, DANA, ANCHOR + timedelta(seconds=i))
@@ -230,8 +233,7 @@ def test_pending_views_are_kept_across_a_restart(path, no_folder, monkeypatch):
 
 
 def test_close_writes_the_ring_into_the_database_file(path, no_folder):
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     target = small_dataset().dashboards[3]["dashboardId"]
     base = total(s, target)
     s.record_view(target, DANA, ANCHOR)
@@ -262,8 +264,7 @@ def test_a_ring_file_of_another_database_is_started_over(path, no_folder, monkey
 
 
 def test_a_load_after_pending_views_starts_the_counts_from_the_new_data(path, no_folder):
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     try:
         target = small_dataset().dashboards[0]["dashboardId"]
         for i in range(3):
@@ -280,8 +281,7 @@ def test_a_load_after_pending_views_starts_the_counts_from_the_new_data(path, no
 
 
 def test_a_full_ring_hands_views_to_sqlite_and_counts_stay_exact(path, no_folder):
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     try:
         target = small_dataset().dashboards[0]["dashboardId"]
         base = total(s, target)
@@ -294,8 +294,7 @@ def test_a_full_ring_hands_views_to_sqlite_and_counts_stay_exact(path, no_folder
 
 
 def test_known_and_unknown_dashboards_interleaved_across_two_stores(path, no_folder):
-    one = open_store(path)
-    one.load(small_dataset())
+    one = loaded(path)
     two = open_store(path)
     try:
         target = small_dataset().dashboards[0]["dashboardId"]
@@ -359,8 +358,7 @@ def test_a_fold_writes_exactly_what_writing_each_view_at_once_writes(path, monke
 def test_a_process_that_exits_without_closing_its_store_leaves_every_view_in_the_database_file(path):
     """A gunicorn worker stops without closing its app's store: the views still in the ring are written into
     the file at interpreter exit, so that the file alone (copied, say) holds them."""
-    s = open_store(path)
-    s.load(small_dataset())
+    s = loaded(path)
     target = small_dataset().dashboards[0]["dashboardId"]
     base = total(s, target)
     s.close()
