@@ -4,7 +4,11 @@ Every method speaks in the API's own field names (the JSON shapes of openapi.yam
 handler only wraps the result in the `{data, message}` envelope. Timestamps are ISO 8601 strings with
 milliseconds and `Z`; ids are strings. A store knows nothing of tokens, roles or requests.
 
-Keeping this small is what lets a server database (PostgreSQL, MongoDB) replace SQLite later.
+Two stores implement it: SQLiteStore (store/sqlite.py, the embedded default: in memory, or one WAL file
+shared by the workers of one machine) and PostgresStore (store/postgres.py, state shared by replicas on
+several machines). Both return plain data (dicts, lists, strings, numbers): serialising is the HTTP
+layer's job. Concurrency, durability and cross-process consistency are the database's: a store opens
+transactions, it takes no locks of its own. tests/store/ runs one contract suite against both.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class AuditLogFilter:
 
 @dataclass(frozen=True)
 class Page:
-    items: Any  # list[dict]; with `raw`, one orjson.Fragment of the JSON array
+    items: list[dict]
     total: int
 
 
@@ -66,15 +70,14 @@ class Store(Protocol):
     def counts(self) -> dict[str, int]:
         """Row counts {users, dashboards, mappings, views, audit_logs}, for the operator's health check."""
 
-    def recently_viewed(self, user_id: str, limit: int, *, raw: bool = False) -> Any:
+    def recently_viewed(self, user_id: str, limit: int) -> list[dict]:
         """DashboardSummary items for the user's viewed dashboards, one per dashboard, newest view of
         this user first (ties: dashboardId ascending). lastViewedAt is the user's own last view,
-        viewCount the dashboard's total. Views of unknown dashboards are not listed. A list of dicts; with
-        `raw`, one orjson.Fragment of the JSON array (serialised as it is, never parsed: the API's way)."""
+        viewCount the dashboard's total. Views of unknown dashboards are not listed."""
 
-    def most_viewed(self, limit: int, *, raw: bool = False) -> Any:
+    def most_viewed(self, limit: int) -> list[dict]:
         """DashboardSummary items ordered by viewCount desc, then lastViewedAt desc, then dashboardId asc.
-        Only known dashboards with at least one view. `raw` as for recently_viewed."""
+        Only known dashboards with at least one view."""
 
     def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
         """DashboardStats; an unknown id gives zeros, nulls and 30 zero days ending at `today`."""
@@ -82,20 +85,22 @@ class Store(Protocol):
     def record_view(self, dashboard_id: str, user: dict, at: datetime) -> dict:
         """Atomically insert a view event and a `view` audit entry (type dashboard) for `user`
         ({id, email, name, role}) at `at`, with new ObjectIds (mock_server.ids); return the ViewEvent with
-        the dashboard's new total viewCount (counted inside the same transaction).
-        Safe under concurrent writers in several processes sharing one database file."""
+        the dashboard's new total viewCount (counted inside the same transaction). One transaction: once
+        this returns, every reader of the database (any process, any replica) sees the view.
+        Safe under concurrent writers in several processes sharing one database."""
 
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
-                   filters: AuditLogFilter, *, raw: bool = False) -> Page:
-        """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching. With `raw`
-        the items are one orjson.Fragment of the page's JSON array, as stored: serialised as it is, never parsed."""
+                   filters: AuditLogFilter) -> Page:
+        """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching; the page
+        and its total are read in one snapshot."""
 
-    def audit_log(self, audit_log_id: str, *, raw: bool = False) -> Any:
-        """One AuditLogEntry by _id (case-insensitive hex), or None; with `raw`, an orjson.Fragment."""
+    def audit_log(self, audit_log_id: str) -> dict | None:
+        """One AuditLogEntry by _id (case-insensitive hex), as stored, or None."""
 
     def version(self) -> int | None:
-        """A number that moves with every write of the data (by any process sharing it), and None while a
-        write is under way: the response cache (mock_server.response_cache) asks it at every request."""
+        """A number that moves with every committed write of the data (by any process or replica sharing
+        it); None when it cannot tell (then nothing is kept). The response cache asks it before and after
+        making an answer, at every request, and keeps the answer only if both agree."""
 
     def close(self) -> None:
         """Release connections."""
