@@ -1,7 +1,9 @@
 """Deliberately broken variants of the real mock, to prove the suite catches what it claims to catch.
 
 Each variant starts from `create_app` and breaks one promise of the spec the way a real backend might:
-a hook that rewrites responses, a store method swapped for a faulty one, or a tokens file granting too much.
+a WSGI layer that rewrites responses (in front of the whole app, as a faulty gateway or handler would), a
+store method swapped for a faulty one, or a tokens file granting too much. The layers know the mock only by
+its paths and answers, as the suite does.
 `pytest contract_tests --mock-variant NAME` runs the whole suite against one of them in-process;
 test_meta.py asserts that every variant makes the suite fail, naming the rule it broke, and that the
 unmodified mock passes.
@@ -20,9 +22,8 @@ from datetime import UTC
 from pathlib import Path
 
 import yaml
-from flask import Flask, Response, request
+from flask import Flask
 
-from contract_tests import checks
 
 STATE_KEY = "insights_mock"  # where the mock keeps its per-app state (mock_server.app.EXTENSION)
 PATH_IDS = ("dashboardId", "mappingId", "auditLogId")
@@ -36,41 +37,58 @@ class Variant:
     build: Callable[[Callable, dict], Flask]
 
 
-def _operation_id(app: Flask) -> str | None:
-    state = app.extensions[STATE_KEY]
-    op = state.endpoints.get(request.endpoint or "")
-    return op.operation_id if op is not None else None
+MOST_VIEWED_PATH = "/dashboard/most-viewed"
+
+Rewrite = Callable[[str, str, int, bytes], tuple[int, bytes]]  # (method, path, status, body) -> (status, body)
 
 
-def _rewrite_json(response: Response, change: Callable[[dict], None]) -> Response:
-    payload = json.loads(response.get_data())
-    change(payload)
-    response.set_data(json.dumps(payload))
-    return response
+def _rewriting(app: Flask, rewrite: Rewrite) -> Flask:
+    """Put `rewrite` in front of the app: it sees every answer (status and body) and may change both."""
+    inner = app.wsgi_app
+
+    def wsgi(environ, start_response):
+        captured = {}
+
+        def keep(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(inner(environ, keep))
+        status = int(captured["status"].split()[0])
+        new_status, new_body = rewrite(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), status, body)
+        headers = [(k, str(len(new_body)) if k.lower() == "content-length" else v) for k, v in captured["headers"]]
+        reason = captured["status"].split(" ", 1)[1] if new_status == status else "CHANGED"
+        start_response(f"{new_status} {reason}", headers)
+        return [new_body]
+
+    app.wsgi_app = wsgi
+    return app
+
+
+def _json_change(change: Callable[[dict], None]) -> Callable[[bytes], bytes]:
+    def apply(body: bytes) -> bytes:
+        payload = json.loads(body)
+        change(payload)
+        return json.dumps(payload).encode()
+    return apply
 
 
 def missing_required_field(factory, config) -> Flask:
-    app = factory(config)
+    drop = _json_change(lambda p: [item.pop("viewCount", None) for item in p["data"]])
 
-    @app.after_request
-    def drop_view_count(response):
-        if response.status_code == 200 and _operation_id(app) == checks.MOST_VIEWED:
-            return _rewrite_json(response, lambda p: [item.pop("viewCount", None) for item in p["data"]])
-        return response
+    def drop_view_count(method, path, status, body):
+        if status == 200 and method == "GET" and path.endswith(MOST_VIEWED_PATH):
+            return status, drop(body)
+        return status, body
 
-    return app
+    return _rewriting(factory(config), drop_view_count)
 
 
 def unauthenticated_as_200(factory, config) -> Flask:
-    app = factory(config)
+    def let_everyone_in(method, path, status, body):
+        return (200 if status == 401 else status), body
 
-    @app.after_request
-    def let_everyone_in(response):
-        if response.status_code == 401:
-            response.status_code = 200
-        return response
-
-    return app
+    return _rewriting(factory(config), let_everyone_in)
 
 
 def readonly_token_writes(factory, config) -> Flask:
@@ -89,15 +107,14 @@ def readonly_token_writes(factory, config) -> Flask:
 
 
 def most_viewed_unsorted(factory, config) -> Flask:
-    app = factory(config)
+    flip = _json_change(lambda p: p["data"].reverse())
 
-    @app.after_request
-    def reverse(response):
-        if response.status_code == 200 and _operation_id(app) == checks.MOST_VIEWED:
-            return _rewrite_json(response, lambda p: p["data"].reverse())
-        return response
+    def reverse(method, path, status, body):
+        if status == 200 and method == "GET" and path.endswith(MOST_VIEWED_PATH):
+            return status, flip(body)
+        return status, body
 
-    return app
+    return _rewriting(factory(config), reverse)
 
 
 def view_not_counted(factory, config) -> Flask:
@@ -122,19 +139,16 @@ def view_not_counted(factory, config) -> Flask:
 
 def malformed_id_is_500(factory, config) -> Flask:
     """A malformed path id crashes the handler (500) instead of being refused (400)."""
-    app = factory(config)
-
-    @app.after_request
-    def crash_on_bad_ids(response):
-        if response.status_code != 400:
-            return response
-        details = json.loads(response.get_data()).get("details") or []
+    def crash_on_bad_ids(method, path, status, body):
+        if status != 400:
+            return status, body
+        details = json.loads(body).get("details") or []
         if any(d.get("location") == "path" and d.get("name") in PATH_IDS for d in details if isinstance(d, dict)):
-            body = {"status": 500, "error": "internal_error", "message": "Internal server error - Unexpected server-side issue"}
-            return Response(json.dumps(body), status=500, mimetype="application/json")
-        return response
+            crash = {"status": 500, "error": "internal_error", "message": "Internal server error - Unexpected server-side issue"}
+            return 500, json.dumps(crash).encode()
+        return status, body
 
-    return app
+    return _rewriting(factory(config), crash_on_bad_ids)
 
 
 VARIANTS = {
@@ -158,6 +172,4 @@ VARIANTS = {
 def build(name: str, factory: Callable, config: dict) -> Flask:
     if name not in VARIANTS:
         raise ValueError(f"unknown mock variant {name!r}; known: {', '.join(VARIANTS)}")
-    # The variants break answers with Flask hooks, which see only what Flask answers: the mock's WSGI fast path
-    # (mock_server/pipeline.py) would answer successes around them.
-    return VARIANTS[name].build(factory, {**config, "FAST_PATH": False})
+    return VARIANTS[name].build(factory, config)

@@ -69,9 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", dest="RELOAD", default=None, action=argparse.BooleanOptionalAction,
                        help="apply edits of the tokens file, the spec and the scenario files without a restart "
                             "(one worker only) [env MOCK_RELOAD]")
-    serve.add_argument("--fast-path", dest="FAST_PATH", default=None, action=argparse.BooleanOptionalAction,
-                       help="answer the common case of the API at the WSGI level, in front of Flask (default on; "
-                            "--no-fast-path sends every request through Flask's pipeline) [env MOCK_FAST_PATH]")
     serve.add_argument("--response-cache", dest="RESPONSE_CACHE", default=None,
                        action=argparse.BooleanOptionalAction,
                        help="reuse a GET answer while no write changed the data, after auth and validation as "

@@ -135,8 +135,7 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "SCENARIOS_DIR": (_str, str(DATA_ROOT / "fixtures" / "scenarios")),
     "JOURNAL_SIZE": (_int(0, 100_000), 200),  # 0: no journal
     "RELOAD": (_bool, False),
-    "FAST_PATH": (_bool, True),  # mock_server.pipeline; off: every request through Flask's pipeline
-    "RESPONSE_CACHE": (_bool, True),  # mock_server.response_cache: GET answers reused while the data is unchanged
+    "RESPONSE_CACHE": (_bool, True),  # mock_server.api.cache: GET answers reused while the data is unchanged
 }
 SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
 

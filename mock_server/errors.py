@@ -1,10 +1,10 @@
-"""Domain exceptions, and the one place where any failure becomes the spec's `Error` body.
+"""Domain exceptions and the spec's `Error` body: what any layer may raise, and what every error looks like.
 
 Code anywhere raises an `ApiError` (status, snake_case `error`, `message`, optional `details` and
-headers); `register_error_handlers` turns those, Flask's own HTTP errors (404, 405 with its `Allow`
-header, 413, ...) and any unexpected exception into `{status, error, message, details?, requestId}`.
-When a message is left out, the documented example of the current operation for that status supplies
-it, so the wording lives in openapi.yaml. A 500 never carries a traceback; the log does.
+headers). One function turns any exception into a response: `mock_server.http.errors.render`, used by
+the API pipeline and by the operator endpoints' Flask handlers alike. When a message is left out, the
+documented example of the operation for that status supplies it, so the wording lives in openapi.yaml.
+Nothing here knows Flask or WSGI.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import re
 from typing import Any
 
 import orjson
-from flask import Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
 
 
 class ApiError(Exception):
@@ -68,36 +66,35 @@ class InternalError(ApiError):
 
 
 class ResponseContractError(RuntimeError):
-    """A response the server built does not match openapi.yaml: a bug of the mock, never of the client."""
+    """A response the server built does not match openapi.yaml: a bug of the mock, never of the client.
+    Raised under TESTING, so the test that made the request fails."""
+
+
+class ContractViolation(Exception):
+    """Outside TESTING: the same finding, answered as a 500 `response_validation_failed` with `details`."""
+
+    def __init__(self, details: list[dict]) -> None:
+        super().__init__("response does not match openapi.yaml")
+        self.details = details
 
 
 CONTRACT_VIOLATION = ("response_validation_failed",
                       "Internal server error - The mock built a response that does not match its spec")
 
 
-def contract_violation(where: str, status: int, problems: list[str], *, testing: bool) -> list[dict]:
-    """A response of the mock broke its spec: under test that fails the test (raises); otherwise it is logged
-    at ERROR and the caller answers 500 CONTRACT_VIOLATION with the returned details."""
+def contract_violation(where: str, status: int, problems: list[str], *, testing: bool) -> ContractViolation:
+    """A response of the mock broke its spec: under test that fails the test (raises ResponseContractError);
+    otherwise it is logged at ERROR and returned as a ContractViolation for the renderer to answer."""
     message = f"response {status} of {where} does not match openapi.yaml: " + "; ".join(problems)
     if testing:
         raise ResponseContractError(message)
     logging.getLogger("insights_mock").error(message)
-    return [{"message": p} for p in problems]
-
-
-def error_response(status: int, error: str, message: str, details: list[dict] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
-    """The only constructor of error responses inside Flask."""
-    response = Response(orjson.dumps(error_body(status, error, message, details, request_id_or_none())),
-                        status=status, mimetype="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    return ContractViolation([{"message": p} for p in problems])
 
 
 def error_body(status: int, error: str, message: str, details: list[dict] | None = None,
                request_id: str | None = None) -> dict[str, Any]:
-    """The only constructor of error bodies: Flask's handlers and the HTTP server's own refusals use it."""
+    """The only constructor of error bodies: the renderer and the HTTP server's own refusals use it."""
     body: dict[str, Any] = {"status": status, "error": error, "message": message}
     if details:
         body["details"] = details
@@ -115,63 +112,3 @@ def refusal_body(status: int, phrase: str) -> bytes:
     """The Error body of a request the HTTP server itself refuses before the app sees it (werkzeug's handler,
     gunicorn's worker). Never quotes the request: its bytes may be a token or garbage."""
     return orjson.dumps(error_body(status, snake_code(phrase), f"{phrase} - the HTTP server refused the request"))
-
-
-def request_id_or_none() -> str | None:
-    try:
-        return g.get("request_id")
-    except RuntimeError:  # outside a request
-        return None
-
-
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, _handle_api_error)
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(Exception, _handle_unexpected)
-
-
-def _documented(status: int) -> dict:
-    """The example body the current operation documents for this status, if any."""
-    op = g.get("operation")
-    if op is None:
-        return {}
-    response = op.responses.get(status)
-    example = response.example if response is not None else None
-    return example if isinstance(example, dict) else {}
-
-
-def _handle_api_error(exc: ApiError) -> Response:
-    documented = _documented(exc.status)
-    message = exc.message if "message" in exc.explicit else documented.get("message", exc.message)
-    error = exc.error if "error" in exc.explicit else documented.get("error", exc.error)
-    return error_response(exc.status, error, message, exc.details, exc.headers)
-
-
-def _handle_http_exception(exc: HTTPException) -> Response:
-    # Start from werkzeug's own response so headers it sets (Allow on 405) survive.
-    original = exc.get_response()
-    status = exc.code or 500
-    if status == 404:
-        error, message = "not_found", "Not Found - No operation at this path"
-        details = [{"message": "GET /openapi.yaml lists the operations this server answers"}]
-    elif status == 405:
-        allowed = original.headers.get("Allow", "")
-        error, message = "method_not_allowed", f"Method Not Allowed - {request.method} is not supported here"
-        details = [{"location": "header", "name": "Allow", "message": f"Allowed methods: {allowed}"}]
-    elif status == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        error, message = "payload_too_large", "Payload Too Large - The request body is too large"
-        details = [{"location": "body", "message": f"At most {limit} bytes are accepted"}] if limit else None
-    elif status >= 500:
-        return _handle_unexpected(exc)
-    else:
-        error, message, details = snake_code(exc.name), f"{exc.name} - {exc.description}", None
-    headers = {k: v for k, v in original.headers.items() if k.lower() not in ("content-type", "content-length")}
-    return error_response(status, error, message, details, headers)
-
-
-def _handle_unexpected(exc: BaseException) -> Response:
-    if isinstance(exc, ResponseContractError) and current_app.testing:
-        raise exc
-    current_app.logger.error("unexpected error in %s %s", request.method, request.path, exc_info=exc)
-    return error_response(500, InternalError.error, InternalError.message)

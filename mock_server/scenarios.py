@@ -397,10 +397,15 @@ class _Pinner:
 
 
 class ScenarioRuntime:
-    """The active scenario of one app (one process), and how it follows the shared database."""
+    """The active scenario of one app (one process), its faults, and how it follows the shared database.
+
+    It owns what a scenario decides per process (its settings and the Faults made from them) and replaces
+    them itself, when this process switches or resets, or when `sync` finds that another process did:
+    nothing outside writes them. `shared`: the store is shared with other processes (a --db file, or a
+    database server), so `sync` asks it, at most every `sync_interval_s`."""
 
     def __init__(self, *, directory: str | Path, name: str, config: dict[str, Any], explicit: set[str],
-                 anchor: datetime, users: list[dict], account: str,
+                 anchor: datetime, users: list[dict], account: str, store, shared: bool,
                  sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S) -> None:
         self.directory = Path(directory)
         self.config = config
@@ -408,12 +413,15 @@ class ScenarioRuntime:
         self.anchor = anchor
         self.users = users
         self.account = account
+        self.store = store
+        self.shared = shared
         self.sync_interval_s = sync_interval_s
         self.startup = name  # the explicit settings refine this one (see settle)
         self.scenario = load(self.directory, name)
         self.settings = self._settle(self.scenario)
+        self.faults = self._faults()
         self.generation = 0
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
         self._checked = time.monotonic()
 
     @property
@@ -430,57 +438,51 @@ class ScenarioRuntime:
         return build_dataset(scenario or self.scenario, settings or self.settings, anchor=self.anchor,
                              users=self.users, account=self.account, streaming=streaming)
 
-    def faults(self, previous: Faults | None = None) -> Faults:
+    def _faults(self, previous: Faults | None = None) -> Faults:
         s = self.settings
         return Faults(seed=s.seed, latency=parse_latency(s.latency), error_rate=s.error_rate,
                       **({"sleep": previous.sleep} if previous is not None else {}))
 
-    def adopt(self, state, scenario: Scenario, generation: int) -> None:
-        """Take on a scenario's per-process settings (the data is already in the store)."""
-        self.scenario = scenario
-        self.settings = self._settle(scenario)
-        self.generation = generation
-        state.faults = self.faults(state.faults)
+    def _adopt(self, scenario: Scenario, settings: Settings, generation: int) -> None:
+        """Take on a scenario's per-process settings (its data is in the store already)."""
+        self.scenario, self.settings, self.generation = scenario, settings, generation
+        self.faults = self._faults(self.faults)
 
-    def start(self, state) -> None:
-        """After the store is loaded: record our scenario in a fresh database, or follow the one a database
-        file already holds (another worker may have switched it)."""
-        name, generation = state.store.claim_scenario(self.name)
+    def start(self) -> None:
+        """After the store is loaded: record our scenario in a fresh database, or follow the one a shared
+        database already holds (another worker or replica may have switched it)."""
+        name, generation = self.store.claim_scenario(self.name)
         if name != self.name:
-            self._follow(state, name, generation)
+            self._follow(name, generation)
         self.generation = generation
 
-    def switch(self, state, name: str) -> None:
+    def switch(self, name: str) -> None:
         scenario = load(self.directory, name)
         settings = self._settle(scenario)
         dataset = self.make_dataset(scenario, settings, streaming=True)
-        with self.lock:
-            generation = state.store.load_scenario(dataset, scenario.name)
-            self.scenario, self.settings = scenario, settings
-            self.generation = generation
-            state.faults = self.faults(state.faults)
+        with self._lock:
+            self._adopt(scenario, settings, self.store.load_scenario(dataset, scenario.name))
 
-    def reset(self, state) -> None:
+    def reset(self) -> None:
         dataset = self.make_dataset(streaming=True)
-        with self.lock:
-            self.generation = state.store.load_scenario(dataset, self.name)
-            state.faults = self.faults(state.faults)
+        with self._lock:
+            self._adopt(self.scenario, self.settings, self.store.load_scenario(dataset, self.name))
 
-    def sync(self, state) -> None:
-        """Cheap unless due: one meta read per `sync_interval_s` per process, none with an in-memory store."""
-        if state.config["DB"] is None:
-            return
-        now = time.monotonic()
-        if now - self._checked < self.sync_interval_s:
-            return
-        self._checked = now
-        name, generation = state.store.scenario_meta()
-        if generation != self.generation and name is not None:
-            with self.lock:
-                if generation != self.generation:
-                    self._follow(state, name, generation)
+    def sync(self) -> Faults:
+        """The faults in force, after following a switch or reset made by another process if one is due
+        (one meta read per `sync_interval_s` per process; none for a store of this process alone)."""
+        if self.shared:
+            now = time.monotonic()
+            if now - self._checked >= self.sync_interval_s:
+                self._checked = now
+                name, generation = self.store.scenario_meta()
+                if generation != self.generation and name is not None:
+                    with self._lock:
+                        if generation != self.generation:
+                            self._follow(name, generation)
+        return self.faults
 
-    def _follow(self, state, name: str, generation: int) -> None:
+    def _follow(self, name: str, generation: int) -> None:
         try:
             scenario = load(self.directory, name)
         except ScenarioError as exc:  # the data is there; only this process's settings cannot follow
@@ -488,7 +490,7 @@ class ScenarioRuntime:
 
             logging.getLogger("insights_mock").error("cannot follow scenario %r: %s", name, exc)
             scenario = Scenario(name=name, path=None, document={})
-        self.adopt(state, scenario, generation)
+        self._adopt(scenario, self._settle(scenario), generation)
 
     def describe(self) -> dict[str, Any]:
         s = self.settings

@@ -199,12 +199,13 @@ class ResponseValidator:
         self._error = jsonschema_rs.validator_for(spec.error_schema, validate_formats=True)
 
     def problems(self, op: Operation | None, status: int, content_type: str | None,
-                 headers, body: bytes) -> list[str]:
+                 headers, body: bytes, document: Any = None) -> list[str]:
         """What is wrong with the response (empty when it conforms). Without an operation (routing errors,
-        413) an error body must still be the spec's Error."""
+        413) an error body must still be the spec's Error. `document`: the body before it was serialised,
+        when the caller has it (then it is not parsed again)."""
         if op is None:
             if status >= 400:
-                return self._body_problems(self._error, content_type, body)
+                return self._body_problems(self._error, content_type, body, document)
             return []
         key = (op.operation_id, status)
         if status not in op.responses:
@@ -220,17 +221,18 @@ class ResponseValidator:
                 found.append(f"header {name}: {_first_error(validator, value)}")
         validator = self._bodies.get(key)
         if validator is not None:
-            found += self._body_problems(validator, content_type, body)
+            found += self._body_problems(validator, content_type, body, document)
         return found
 
     @staticmethod
-    def _body_problems(validator, content_type: str | None, body: bytes) -> list[str]:
+    def _body_problems(validator, content_type: str | None, body: bytes, document: Any = None) -> list[str]:
         if (content_type or "").split(";")[0].strip() != "application/json":
             return [f"content type {content_type!r} is not application/json"]
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return [f"body is not JSON: {exc}"]
+        if document is None:
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                return [f"body is not JSON: {exc}"]
         if validator.is_valid(document):
             return []
         return [f"body: {_first_error(validator, document)}"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mock_helpers import ADMIN, NOW, UNKNOWN_UUID, bearer, url
-from mock_server.admin import is_loopback
+from mock_server.operator.admin import is_loopback
 
 
 def test_health_reports_status_seed_and_time(client, generated):

@@ -252,10 +252,3 @@ def test_an_invalid_scenario_file_at_start_exits_2_naming_it(served, capsys, tmp
     assert cli.main(["serve", "--scenarios-dir", str(tmp_path), "--scenario", "broken"]) == 2
     assert f"{tmp_path / 'broken.yaml'}: errorRate: 'often' is not of type 'number'" in capsys.readouterr().err
     assert served == []
-
-
-def test_no_fast_path_flag(served):
-    assert cli.main(["serve", "--no-fast-path"]) == 0
-    assert served[0][1]["FAST_PATH"] is False
-    assert cli.main(["serve"]) == 0
-    assert "FAST_PATH" not in served[1][1] and load_config(served[1][1])["FAST_PATH"] is True

@@ -42,7 +42,7 @@ def test_every_key_has_an_environment_variable():
         "VIEWS": "6", "AUDIT_LOGS": "7", "LATENCY": "10-20", "ERROR_RATE": "0.5", "TOKENS_FILE": "/t.yaml",
         "SPEC_FILE": "/s.yaml", "VALIDATE_RESPONSES": "0", "CORS_ORIGINS": "*", "HOST": "0.0.0.0",
         "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10", "SCENARIO": "busy",
-        "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes", "FAST_PATH": "no",
+        "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes",
         "RESPONSE_CACHE": "off"}.items()}
     assert {key[5:] for key in environ} == set(KEYS)
     config = load_config(environ=environ)

@@ -1,4 +1,4 @@
-"""mock_server/docs.py: the /docs page, its bundled Swagger UI assets, the spec it loads, the token panel."""
+"""mock_server/operator/docs.py: the /docs page, its bundled Swagger UI assets, the spec it loads, the token panel."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mock_helpers import ADMIN, SPEC, TOKENS, component_validator, operations, url
-from mock_server import docs
+from mock_server.operator import docs
 
 ERROR = component_validator("Error")
 VERSION = docs.swagger_ui_version()

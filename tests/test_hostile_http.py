@@ -7,7 +7,7 @@ answer /__admin/health afterwards.
 
 What the HTTP server itself refuses before Flask sees the request is at the end (SERVER_REFUSALS). werkzeug's
 refusals answer in the Error schema (serving._Handler.send_error) and a missing or invalid Host in HTTP/1.1
-is a 400 from mock_server/http_guard.py on both servers; gunicorn's own refusals (a header field over 8190
+is a 400 from mock_server/http/host_guard.py on both servers; gunicorn's own refusals (a header field over 8190
 bytes, a request line over 4094 bytes, raw non-ASCII bytes in the request line, a malformed request line,
 HTTP/2.0, a repeated Host, control bytes in a header) are answered in the Error schema by
 mock_server/gunicorn_worker.py instead of gunicorn's HTML page.

@@ -1,4 +1,4 @@
-"""mock_server/http_guard.py: RFC 9112's Host rules, in the Error schema, before Flask (over real sockets in
+"""mock_server/http/host_guard.py: RFC 9112's Host rules, in the Error schema, before Flask (over real sockets in
 test_hostile_http.py, on werkzeug and gunicorn)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mock_server.http_guard import HostGuard, host_problem
+from mock_server.http.host_guard import HostGuard, host_problem
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:4010", "localhost", "mock.example", "[::1]:80", "[::1]", "a-b.c_d:1"])

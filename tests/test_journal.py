@@ -436,23 +436,17 @@ def test_gunicorn_workers_journal_every_request_and_a_stopped_worker_keeps_its_e
     assert "Traceback" not in err
 
 
-def test_record_wsgi_makes_the_entry_record_makes(app_factory):
-    # The WSGI layer hands over its environ; the entry must be the one app.py's werkzeug-built capture gives.
-    from flask import request
+def test_an_entry_from_the_environ_reads_the_request_as_werkzeug_does(app_factory):
+    # Both the pipeline and the operator app hand over the WSGI environ; the entry must show the request as
+    # werkzeug's Request parses it (the same capture made from werkzeug's lists gives the same entry).
+    from werkzeug.wrappers import Request
 
     from mock_server.app import EXTENSION
 
     app = app_factory(ADMIN_TOKEN="s3cret-admin-token")
     state = app.extensions[EXTENSION]
-    pairs = []
-
-    def both(**raw):
-        environ = {**request.environ, "werkzeug.request": None}  # what the server gave, not Flask's additions
-        wsgi = {k: v for k, v in raw.items()
-                if k not in ("method", "path", "query", "request_headers", "request_mimetype")}
-        pairs.append((raw, environ, wsgi))
-
-    state.journal.record = both
+    captured = []
+    state.journal.record_wsgi = lambda environ, **raw: captured.append((dict(environ), raw))
     client = app.test_client()
     client.get(MOST_VIEWED + "?limit=2&limit=3&blank=&q=%C3%A9t%C3%A9&access_token=mock-user-token",
                headers={**ADMIN, "X-Request-Id": "r-1", "Cookie": "session=abc", "X-Custom_Thing": "v"})
@@ -460,12 +454,15 @@ def test_record_wsgi_makes_the_entry_record_makes(app_factory):
                 headers={**ADMIN, "Content-Type": "Application/JSON; charset=utf-8"})
     client.get(url("/dashboard/%C3%A9t%C3%A9/stats"), headers=bearer("s3cret-admin-token"))
     client.get("/nowhere?x=1")
-    assert len(pairs) == 4
+    assert len(captured) == 4
     redactor = state.journal.redactor
-    for raw, environ, wsgi in pairs:
+    for environ, raw in captured:
+        request = Request({k: v for k, v in environ.items() if k != "werkzeug.request"})
         from_environ, from_lists = Journal(10, redactor.secrets), Journal(10, redactor.secrets)
-        from_environ.record_wsgi(environ, **wsgi)
-        from_lists.record(**raw)
+        from_environ.record_wsgi(environ, **raw)
+        from_lists.record(method=request.method, path=request.path, query=list(request.args.items(multi=True)),
+                          request_headers=list(request.headers.items()), request_mimetype=request.mimetype or None,
+                          **raw)
         [entry] = from_environ.entries()
         assert from_lists.entries() == [entry]
         assert entry["method"] in ("GET", "POST") and entry["request"]["headers"]

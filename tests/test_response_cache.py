@@ -13,7 +13,7 @@ import requests
 
 from conftest import make_app
 from mock_helpers import ADMIN, AUDITOR, NOW, READONLY, bearer, start, stop, url
-from mock_server.response_cache import ResponseCache
+from mock_server.api.cache import ResponseCache
 
 DAY = date(2026, 11, 25)
 

@@ -18,7 +18,8 @@ import requests
 from flask.testing import FlaskClient
 
 from mock_helpers import (ADMIN, NOW, SPEC, TOKENS, UNKNOWN_UUID, bearer, start, stop, url)
-from mock_server import access_log, admin, auth, cli
+from mock_server import access_log, auth, cli
+from mock_server.operator import admin
 from mock_server.config import KEYS, load_config
 
 ERROR_SCHEMA = jsonschema_rs.validator_for({"$ref": "#/components/schemas/Error", "components": SPEC["components"]},
@@ -212,7 +213,7 @@ def _leak_requests(app, monkeypatch) -> list:
     def broken(*args, **kwargs):
         raise RuntimeError("the store fell over")
 
-    # Parameters not asked before: an answer already made would be reused (mock_server.response_cache).
+    # Parameters not asked before: an answer already made would be reused (mock_server.api.cache).
     monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", broken)
     sent.append((500, client.get(MOST_VIEWED + "?limit=7", headers=ADMIN)))
     sent.append((500, client.get(MOST_VIEWED + "?limit=8&access_token=mock-admin-token", headers=ADMIN)))

@@ -1,6 +1,6 @@
 """A count of a database's writes that every process using the file can read for the price of a memory load.
 
-Why: a reader that keeps answers (mock_server.response_cache) must learn, at each request, whether the database
+Why: a reader that keeps answers (mock_server.api.cache) must learn, at each request, whether the database
 changed since it made them, including by another gunicorn worker. SQLite can say so (`PRAGMA data_version`),
 but asking is a statement: a few µs plus a GIL release, which under load cost the mock more than the answer
 it saved (bench/README.md, "response cache"). This counter lives in a small file next to the database, mapped in

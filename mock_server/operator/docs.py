@@ -29,9 +29,10 @@ import orjson
 from flask import Blueprint, Response, current_app, redirect, request
 
 from .admin import is_loopback
-from .auth import TokenRegistry, may_call
-from .errors import NotFound
-from .spec import Spec
+from ..auth import TokenRegistry, may_call
+from ..errors import NotFound
+from ..spec import Spec
+from ..state import State
 
 # What the page loads from the bundle; anything else under /docs/assets is a 404.
 ASSETS = {
@@ -108,7 +109,7 @@ def blueprint() -> Blueprint:
     dist, version = swagger_ui_dist(), swagger_ui_version()
 
     def page() -> Response:
-        state = _state()
+        state = State.current()
         body = render_page(state.spec, state.tokens, now=state.clock.now(), version=version,
                            show_tokens=is_loopback(current_app.config["HOST"]))
         response = Response(body, mimetype="text/html")
@@ -120,7 +121,7 @@ def blueprint() -> Blueprint:
     def spec_for_page() -> Response:
         # werkzeug gives no host for a malformed Host header; "/" then resolves against the spec's own URL.
         origin = request.host_url.rstrip("/") if request.host else "/"
-        response = Response(orjson.dumps(page_spec(_state().spec, origin)), mimetype="application/json")
+        response = Response(orjson.dumps(page_spec(State.current().spec, origin)), mimetype="application/json")
         response.headers["Cache-Control"] = "no-cache"
         return response
 
@@ -148,10 +149,6 @@ def blueprint() -> Blueprint:
     bp.add_url_rule("/docs/openapi.json", endpoint="spec", view_func=spec_for_page, methods=["GET"])
     bp.add_url_rule("/docs/assets/<asset_version>/<name>", endpoint="asset", view_func=asset, methods=["GET"])
     return bp
-
-
-def _state():
-    return current_app.extensions["insights_mock"]  # app.MockState (app imports this module)
 
 
 def page_spec(spec: Spec, origin: str) -> dict:

@@ -24,11 +24,12 @@ from datetime import datetime
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from . import journal as journal_mod
-from . import scenarios
-from .api import json_response
-from .errors import ApiError, BadRequest, NotFound, Unauthorized
-from .timestamps import iso
+from .. import journal as journal_mod
+from .. import scenarios
+from . import json_response
+from ..errors import ApiError, BadRequest, NotFound, Unauthorized
+from ..state import State
+from ..timestamps import iso
 
 
 def is_loopback(host: str) -> bool:
@@ -52,14 +53,10 @@ def blueprint() -> Blueprint:
     return bp
 
 
-def _state():
-    return current_app.extensions["insights_mock"]
-
-
 def _guard() -> None:
     if request.method == "OPTIONS":
         return
-    config = _state().config
+    config = State.current().config
     token = config["ADMIN_TOKEN"]
     if token is None:
         if is_loopback(config["HOST"]):
@@ -84,7 +81,7 @@ def _summary(state) -> dict:
 
 
 def reset() -> Response:
-    state = _state()
+    state = State.current()
     started = time.perf_counter()
     state.reset()
     return json_response({"status": "reset", **_summary(state),
@@ -92,7 +89,7 @@ def reset() -> Response:
 
 
 def health() -> Response:
-    state = _state()
+    state = State.current()
     return json_response({
         "status": "ok",
         **_summary(state),
@@ -111,13 +108,13 @@ def _reload_status() -> dict:
 
 
 def get_scenario() -> Response:
-    state = _state()
+    state = State.current()
     return json_response({**state.scenarios.describe(),
                           "available": scenarios.available(state.scenarios.directory)})
 
 
 def switch_scenario() -> Response:
-    state = _state()
+    state = State.current()
     body = request.get_data()
     try:
         payload = orjson.loads(body) if body else None
@@ -130,8 +127,7 @@ def switch_scenario() -> Response:
                          details=[{"location": "body", "name": "name", "message": f"available: {names}"}])
     started = time.perf_counter()
     try:
-        with state._reset_lock:  # noqa: SLF001 - one load at a time per process, resets included
-            state.scenarios.switch(state, name)
+        state.switch_scenario(name)
     except scenarios.ScenarioError as exc:
         error = "not_found" if exc.status == 404 else "invalid_scenario"
         prefix = "Not Found" if exc.status == 404 else "Bad Request"
@@ -144,7 +140,7 @@ def switch_scenario() -> Response:
 
 
 def get_requests() -> Response:
-    state = _state()
+    state = State.current()
     args = request.args
     problems = []
     limit = 50
@@ -180,6 +176,6 @@ def get_requests() -> Response:
 
 
 def clear_requests() -> Response:
-    state = _state()
+    state = State.current()
     state.journal.clear()
     return json_response({"status": "cleared", "size": state.journal.size})
