@@ -92,7 +92,7 @@ def read_request(state: State, ex: Exchange) -> None:
 
 def route(state: State, ex: Exchange, router: Router) -> None:
     ex.route, ex.path_args = router.match(ex.method, ex.path)
-    if ex.method != "OPTIONS":
+    if ex.route is not None:  # OPTIONS is no call of an operation: cors answers it
         ex.op = ex.route.op
 
 
