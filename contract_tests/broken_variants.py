@@ -65,23 +65,19 @@ def _rewriting(app: Flask, rewrite: Rewrite) -> Flask:
     return app
 
 
-def _json_change(change: Callable[[dict], None]) -> Callable[[bytes], bytes]:
-    def apply(body: bytes) -> bytes:
+def _most_viewed_changed(change: Callable[[dict], None]) -> Rewrite:
+    """A rewrite of the successful most-viewed answers: `change` edits the parsed body in place."""
+    def rewrite(method, path, status, body):
+        if status != 200 or method != "GET" or not path.endswith(MOST_VIEWED_PATH):
+            return status, body
         payload = json.loads(body)
         change(payload)
-        return json.dumps(payload).encode()
-    return apply
+        return status, json.dumps(payload).encode()
+    return rewrite
 
 
 def missing_required_field(factory, config) -> Flask:
-    drop = _json_change(lambda p: [item.pop("viewCount", None) for item in p["data"]])
-
-    def drop_view_count(method, path, status, body):
-        if status == 200 and method == "GET" and path.endswith(MOST_VIEWED_PATH):
-            return status, drop(body)
-        return status, body
-
-    return _rewriting(factory(config), drop_view_count)
+    return _rewriting(factory(config), _most_viewed_changed(lambda p: [item.pop("viewCount", None) for item in p["data"]]))
 
 
 def unauthenticated_as_200(factory, config) -> Flask:
@@ -107,14 +103,7 @@ def readonly_token_writes(factory, config) -> Flask:
 
 
 def most_viewed_unsorted(factory, config) -> Flask:
-    flip = _json_change(lambda p: p["data"].reverse())
-
-    def reverse(method, path, status, body):
-        if status == 200 and method == "GET" and path.endswith(MOST_VIEWED_PATH):
-            return status, flip(body)
-        return status, body
-
-    return _rewriting(factory(config), reverse)
+    return _rewriting(factory(config), _most_viewed_changed(lambda p: p["data"].reverse()))
 
 
 def view_not_counted(factory, config) -> Flask:
