@@ -54,7 +54,7 @@ def create_flask_app(bodies: dict[str, bytes] | None = None):
     if bodies is None:
         bodies = load_bodies(os.environ.get("BENCH_CEILING_BODIES"))
     fallback = min(bodies.values(), key=len) if bodies else DEFAULT_BODY
-    app = Flask("flask_floor")
+    app = Flask("flask_floor", static_folder=None)  # no /static/<filename> rule: one route only
 
     @app.route("/<path:path>", methods=["GET", "POST"])  # the one route: every path the bench asks for
     def answer(path: str) -> Response:

@@ -1,22 +1,26 @@
 """A throwaway PostgreSQL server for the bench: `with running_postgres() as url: ...`.
 
     from postgres import running_postgres, unavailable
-    why = unavailable()            # None, or why no server can be started here
-    with running_postgres() as url:  # postgresql://postgres@127.0.0.1:<port>/insights_bench
+    why = unavailable()              # None, or why no server can be started here
+    with running_postgres() as url:  # postgresql://postgres@127.0.0.1:<port>/<database>
         ...
 
-BENCH-LOCAL STAND-IN, TO BE SWAPPED: a shared starter is being written for the project
-(`mock_server/testing/postgres.py`, a context manager `running_postgres()` that yields a URL). When it
-lands, make this module re-export it (`from mock_server.testing.postgres import running_postgres`) or
-import it in its callers (bench/run.py and bench/fixed_rate.py use only `running_postgres()`, `unavailable()`
-and `createdb(url, name)`), and delete the rest of this file.
+BENCH-LOCAL STAND-IN, TO BE SWAPPED: the project's shared starter is being written on another branch
+(`mock_server/testing/postgres.py`: `running_postgres()` yielding the URL of a fresh server's `postgres`
+database). `running_postgres()` here uses it when it can be imported (the mock installed with it) and no
+extra `settings` are asked for, else the stand-in below, which starts the server the same way and with
+the same settings. Once the shared module has landed everywhere, replace this file's body with
+`from mock_server.testing.postgres import running_postgres` plus `unavailable()` (bench/run.py and
+bench/fixed_rate.py use only those two, through run.py).
 
-What it does: initdb (trust authentication, local only) in a new temporary directory, the server started
+The stand-in: initdb (trust authentication, local only) in a new temporary directory, the server started
 with pg_ctl on 127.0.0.1 and a free port, its Unix socket in that directory too, one database created; on
 exit `pg_ctl stop -m fast` (the postmaster by the pid in its own pid file) and the directory removed. It uses
 Debian's /usr/lib/postgresql/<version>/bin (the newest there), else initdb/pg_ctl on PATH. When run as root
-the server runs as the `postgres` user (initdb refuses root). PostgreSQL's own settings are its defaults
-(fsync and synchronous_commit on), plus any `settings` given (`-c name=value`). Standard library only.
+the server runs as the `postgres` user (initdb refuses root). Settings as the shared starter's:
+max_connections=300, fsync=off and full_page_writes=off (a throwaway server need not survive an OS crash;
+what is measured is the mock's transactions, not the disk's flushes), plus any `settings` given
+(`-c name=value`, e.g. fsync=on to measure with flushes). Standard library only.
 """
 
 from __future__ import annotations
@@ -80,17 +84,31 @@ def _pg(argv: list[str], user: str | None, timeout: float = 120) -> subprocess.C
     return proc
 
 
-def createdb(url: str, name: str) -> str:
-    """Another empty database on the server of `url` (one per mock server); returns its URL."""
-    host_port = url.split("@", 1)[1].split("/", 1)[0]
-    host, port = host_port.rsplit(":", 1)
-    _pg([str(bin_dir() / "createdb"), "-h", host, "-p", port, "-U", "postgres", name], None, timeout=60)
-    return url.rsplit("/", 1)[0] + "/" + name
+# the stand-in's server settings: those of mock_server/testing/postgres.py
+DEFAULT_SETTINGS = {"max_connections": "300", "fsync": "off", "full_page_writes": "off"}
+
+
+def shared_starter():
+    """mock_server.testing.postgres.running_postgres when the installed mock has it, else None."""
+    try:
+        from mock_server.testing.postgres import running_postgres as shared  # noqa: PLC0415
+    except ImportError:
+        return None
+    return shared
+
+
+def running_postgres(settings: dict[str, str] | None = None):
+    """A fresh PostgreSQL server for the duration of the block; yields the URL of an empty database.
+    The shared starter when there is one and no extra settings are asked for, else the stand-in."""
+    shared = shared_starter()
+    if shared is not None and not settings:
+        return shared()
+    return standin_postgres(settings)
 
 
 @contextmanager
-def running_postgres(settings: dict[str, str] | None = None) -> Iterator[str]:
-    """A fresh PostgreSQL server for the duration of the block; yields the URL of its empty database."""
+def standin_postgres(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """The bench's own starter (see the module's docstring)."""
     why = unavailable()
     if why:
         raise RuntimeError(why)
@@ -105,9 +123,9 @@ def running_postgres(settings: dict[str, str] | None = None) -> Iterator[str]:
     started = False
     try:
         _pg([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--no-instructions"], user)
+             "--locale=C", "--no-sync", "--no-instructions"], user)
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sock}"
-        for name, value in (settings or {}).items():
+        for name, value in {**DEFAULT_SETTINGS, **(settings or {})}.items():
             options += f" -c {name}={value}"
         _pg([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(work / "server.log"), "-o", options,
              "-w", "-t", "60", "start"], user)

@@ -173,12 +173,11 @@ def postgres_skip() -> str | None:
     """Why mock-postgres cannot run here (a note, not an error), or None."""
     why = postgres.unavailable()
     if why:
-        return why + ": mock-postgres skipped"
+        return why
     proc = subprocess.run([h.venv_tool("insights-mock"), "serve", "--help"], capture_output=True, text=True,
                           timeout=60)
     if "--database-url" not in proc.stdout:
-        return ("this mock has no `serve --database-url` (the PostgreSQL store is not on this branch yet): "
-                "mock-postgres skipped")
+        return "this mock has no `serve --database-url` (the PostgreSQL store is not on this branch yet)"
     return None
 
 
@@ -219,15 +218,15 @@ def prism_argv(port: int, dynamic: bool) -> list[str]:
 def prism_prefetch() -> str | None:
     """Download Prism before timing anything; returns why it cannot run, or None."""
     if not shutil.which("npx"):
-        return "npx (Node.js) is not installed: Prism skipped"
+        return "npx (Node.js) is not installed"
     env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
     try:
         proc = subprocess.run(["npx", "--yes", PRISM_PACKAGE, "--version"], env=env, capture_output=True,
                               text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        return "fetching Prism with npx timed out: Prism skipped"
+        return "fetching Prism with npx timed out"
     if proc.returncode != 0:
-        return f"npx could not run Prism ({proc.stderr.strip()[:300]}): Prism skipped"
+        return f"npx could not run Prism ({proc.stderr.strip()[:300]})"
     return None
 
 
@@ -601,6 +600,8 @@ def print_report(report: dict, ops: list[tuple]) -> None:
     for name, info in report["servers"].items():
         if info.get("skipped"):
             print(f"  {name}: skipped - {info['skipped']}")
+        elif info.get("failed"):
+            print(f"  {name}: FAILED to start - {info['failed'].splitlines()[0]}")
         else:
             mem = info.get("memory", {})
             print(f"  {name}: start-up {h.fmt(info.get('startup_s'), '.2f')} s, peak RSS (tree) "
@@ -681,7 +682,7 @@ def print_report(report: dict, ops: list[tuple]) -> None:
               f"{', '.join(f'{t:.2f}' for t in default['runs_s'])}); target < "
               f"{TARGETS['default_startup_max_s']:g} s: {h.verdict(ok)}")
     counts = target_summary(report)
-    skipped = [name for name, info in report["servers"].items() if info.get("skipped")]
+    skipped = [name for name, info in report["servers"].items() if info.get("skipped") or info.get("failed")]
     print(f"\ntargets: {counts['met']} met, {counts['NOT MET']} NOT MET, {counts['n/a']} not judged (a server "
           "missing from this run)" + (f"; not run: {', '.join(skipped)} (see above)" if skipped else ""))
 
@@ -702,6 +703,21 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
         startup = server.start(timeout=timeout)
         report["servers"][name] = {"argv": server.argv, "startup_s": round(startup, 3)}
 
+    def launch_or_note(name: str, server: Server, timeout: float) -> bool:
+        """For the servers a run can do without (mock-postgres, Prism): a failed start is reported with the
+        end of the server's log, and the others are still measured."""
+        try:
+            launch(name, server, timeout)
+            return True
+        except RuntimeError as exc:
+            try:
+                tail = server.log_path.read_text(errors="replace")[-1500:] if server.log_path else ""
+            except OSError:
+                tail = ""
+            report["servers"][name] = {"argv": server.argv, "failed": f"{exc}\n{tail}".strip()}
+            h.log(f"{name} FAILED to start: {exc}\n{tail}")
+            return False
+
     if {*MOCKS, *MOCK_VARIANTS, "ceiling", "flask-floor"} & set(args.servers):
         port = h.free_port()
         mock = Server("mock", mock_argv(port, work / "mock.db", args.workers, args.seed, args.now,
@@ -717,7 +733,7 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
     if "mock-postgres" in args.servers:
         if pg_skip:
             report["servers"]["mock-postgres"] = {"skipped": pg_skip}
-            h.log(pg_skip)
+            h.log(f"mock-postgres skipped: {pg_skip}")
         else:
             url = stack.enter_context(postgres.running_postgres(args.pg_settings))
             h.log(f"PostgreSQL for mock-postgres: {url}")
@@ -725,9 +741,9 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             server = Server("mock-postgres", mock_argv(port, None, args.workers, args.seed, args.now,
                                                        args.mock_arg, database_url=url),
                             port, log_path=work / "mock-postgres.log")
-            launch("mock-postgres", server, 600)
-            report["servers"]["mock-postgres"]["postgres_settings"] = args.pg_settings
-            servers["mock-postgres"] = (server, ids)
+            if launch_or_note("mock-postgres", server, 600):
+                report["servers"]["mock-postgres"]["postgres_settings"] = args.pg_settings
+                servers["mock-postgres"] = (server, ids)
     for name, extra in MOCK_VARIANTS.items():  # the same mock with one feature off, on its own --db file
         if name not in args.servers:
             continue
@@ -751,7 +767,7 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             continue
         if prism_skip:
             report["servers"][name] = {"skipped": prism_skip}
-            h.log(prism_skip)
+            h.log(f"{name} skipped: {prism_skip}")
             continue
         port = h.free_port()
         env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
@@ -759,8 +775,8 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
         prism = Server(name, prism_argv(port, name.endswith("dynamic")), port,
                        health_path=API + "/dashboard/most-viewed", env=env, log_path=work / f"{name}.log",
                        ready_status=set(range(200, 600)))
-        launch(name, prism, 300)
-        servers[name] = (prism, {**ids, **PRISM_IDS})
+        if launch_or_note(name, prism, 300):
+            servers[name] = (prism, {**ids, **PRISM_IDS})
     return servers
 
 
