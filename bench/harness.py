@@ -209,6 +209,38 @@ def connection_split(root: int, port: int) -> list[int]:
     return sorted(split, reverse=True)
 
 
+def listening_pids(port: int) -> list[int]:
+    """The processes holding a listening TCP socket on `port` (e.g. a PostgreSQL postmaster started by
+    pg_ctl, which is no child of ours). Needs the right to read their /proc/<pid>/fd (root, or the owner)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    found.append(int(entry))
+                    break
+        except OSError:
+            continue
+    return found
+
+
 class MemorySampler(threading.Thread):
     """Samples the RSS and PSS of a process tree while it runs.
 
@@ -271,6 +303,7 @@ class Server:
         # Prism has no health route: any HTTP answer on an API path means it listens
         self.ready_status = ready_status or {200}
         self.proc: subprocess.Popen | None = None
+        self.also: list[int] = []  # roots of other process trees whose CPU is this server's (bench/run.py)
         self.sampler: MemorySampler | None = None
         self.startup_s: float | None = None
         self._log = None

@@ -76,7 +76,7 @@ def _free_port() -> int:
 
 
 def _pg(argv: list[str], user: str | None, timeout: float = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=timeout,
+    proc = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=timeout, check=False,
                           env=dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8"), cwd="/")
     if proc.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} failed ({proc.returncode}): "
@@ -91,7 +91,7 @@ DEFAULT_SETTINGS = {"max_connections": "300", "fsync": "off", "full_page_writes"
 def shared_starter():
     """mock_server.testing.postgres.running_postgres when the installed mock has it, else None."""
     try:
-        from mock_server.testing.postgres import running_postgres as shared  # noqa: PLC0415
+        from mock_server.testing.postgres import running_postgres as shared
     except ImportError:
         return None
     return shared

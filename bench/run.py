@@ -286,10 +286,13 @@ def find_mapping_id(base: str, db: Path) -> str:
 
 # --- measuring -----------------------------------------------------------------------------------
 
-def tree_cpu_seconds(root: int) -> float:
+def tree_cpu_seconds(root: int | Server) -> float:
+    """CPU seconds of a process tree; of a Server, its own tree and the trees it depends on (`also`:
+    mock-postgres's PostgreSQL server, whose work is part of each request's)."""
+    roots = [root.proc.pid, *root.also] if isinstance(root, Server) else [root]
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in h.process_tree(root):
+    for pid in {pid for r in roots for pid in h.process_tree(r)}:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
@@ -306,9 +309,9 @@ def wait_idle(servers: list[Server], limit_s: float = 120.0, window_s: float = 0
     waited and the names of the servers still busy when the limit was reached."""
     t0 = time.monotonic()
     while True:
-        before = {s.name: tree_cpu_seconds(s.proc.pid) for s in servers}
+        before = {s.name: tree_cpu_seconds(s) for s in servers}
         time.sleep(window_s)
-        busy = [s.name for s in servers if (tree_cpu_seconds(s.proc.pid) - before[s.name]) / window_s > idle_cores]
+        busy = [s.name for s in servers if (tree_cpu_seconds(s) - before[s.name]) / window_s > idle_cores]
         waited = round(time.monotonic() - t0, 1)
         if not busy or waited >= limit_s:
             if busy:
@@ -335,13 +338,13 @@ def measure(wrk: str, server: Server, url: str, method: str, settings: WrkSettin
         warm = None
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
-    cpu0, child0 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, child0 = tree_cpu_seconds(server), resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = busy_cpu_seconds()
     result = h.run_wrk(wrk, url, settings, method=method, count=count, headers=headers,
                        midway=lambda: h.connection_split(server.proc.pid, server.port))
     busy1 = busy_cpu_seconds()
     result["connections_per_process"] = result.pop("midway")
-    cpu1, child1 = tree_cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1, child1 = tree_cpu_seconds(server), resource.getrusage(resource.RUSAGE_CHILDREN)
     result.pop("raw")
     result["loadavg_1m_before"] = float(load)
     # Cores busy during the run: the server's, wrk's and everything else's (other processes of a shared
@@ -630,7 +633,8 @@ def print_report(report: dict, ops: list[tuple]) -> None:
     print()
     print(h.table(rows, ["operation", "server", "req/s", "p50 ms", "p99 ms", "errors", "body B", "ACAO",
                          "cores srv/wrk/other", "conns/process"]))
-    print("(ACAO: whether the answer to the Origin request carried Access-Control-Allow-Origin; conns/process: "
+    print("(cores srv: the server's processes, for mock-postgres with its PostgreSQL server's; "
+          "ACAO: whether the answer to the Origin request carried Access-Control-Allow-Origin; conns/process: "
           "wrk's connections held by each server process halfway through the run, spread by the kernel over "
           "the workers' SO_REUSEPORT sockets by a hash, so splits like 18+14 are normal)")
     print()
@@ -736,11 +740,13 @@ def start_servers(args, ops: list[tuple], work: Path, stack: ExitStack, report: 
             h.log(f"mock-postgres skipped: {pg_skip}")
         else:
             url = stack.enter_context(postgres.running_postgres(args.pg_settings))
-            h.log(f"PostgreSQL for mock-postgres: {url}")
+            pg_pids = h.listening_pids(int(url.rsplit(":", 1)[1].split("/", 1)[0]))
+            h.log(f"PostgreSQL for mock-postgres: {url} (postmaster pid {', '.join(map(str, pg_pids)) or '?'})")
             port = h.free_port()
             server = Server("mock-postgres", mock_argv(port, None, args.workers, args.seed, args.now,
                                                        args.mock_arg, database_url=url),
                             port, log_path=work / "mock-postgres.log")
+            server.also = pg_pids  # its CPU is counted as the server's
             if launch_or_note("mock-postgres", server, 600):
                 report["servers"]["mock-postgres"]["postgres_settings"] = args.pg_settings
                 servers["mock-postgres"] = (server, ids)

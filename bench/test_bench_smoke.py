@@ -353,6 +353,15 @@ def test_cpu_split_turns_perf_samples_into_microseconds_per_request():
     assert r["syscalls_us"]["pwrite64"] == pytest.approx(60)
     assert r["syscalls_us"]["flock"] == 0
 
+def test_listening_pids_finds_the_owner_of_a_listening_socket():
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert os.getpid() in h.listening_pids(listener.getsockname()[1])
+
+
 def test_split_text():
     assert run.split_text([31, 1]) == "31+1"
     assert run.split_text([[32], [16, 16]]) == "32|16+16"
