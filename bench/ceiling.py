@@ -1,15 +1,18 @@
-"""The ceiling of the bench: a bare WSGI app that answers every request with a fixed JSON body.
+"""The bench's reference servers: a bare WSGI app (the ceiling) and a bare Flask app (the flask-floor),
+each answering every request with a fixed JSON body.
 
-Served by the same server with the same settings as the mock (bench/run.py starts both), it measures
-what the server, the loopback and wrk cost on this machine, so `mock rps / ceiling rps` is the share of
-the machine that the mock's own work leaves. To compare like with like, the body of each path is the
+Served by the same server with the same settings as the mock (bench/run.py starts them all), the ceiling
+measures what the server, the loopback and the load generator cost on this machine: `mock rps / ceiling
+rps` is the share of the machine that the mock's own work leaves. To compare like with like, the body of each path is the
 body the mock answered on it (same size), read from the JSON file named by BENCH_CEILING_BODIES:
 {"<METHOD> <path and query>": "<body text>", ...}. Unknown requests get the smallest body there.
 
     gunicorn --pythonpath bench 'ceiling:create_app()'
 
-`create_flask_app` answers the same bodies through a bare Flask app (one catch-all route, no hooks): the
-floor any Flask-based server stands on, to read the mock's ratio against (`flask-floor` in run.py).
+`create_flask_app` answers the same bodies through a bare Flask app: one route (`/<path:path>`, GET and
+POST), no hooks, no extensions, the body looked up by method, path and query. Served the same way, it is
+the floor any Flask-based server stands on and what the issue's targets are ratios of (`flask-floor` in
+bench/run.py and bench/fixed_rate.py).
 """
 
 from __future__ import annotations
@@ -51,10 +54,9 @@ def create_flask_app(bodies: dict[str, bytes] | None = None):
     if bodies is None:
         bodies = load_bodies(os.environ.get("BENCH_CEILING_BODIES"))
     fallback = min(bodies.values(), key=len) if bodies else DEFAULT_BODY
-    app = Flask("flask_floor")
+    app = Flask("flask_floor", static_folder=None)  # no /static/<filename> rule: one route only
 
-    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
-    @app.route("/<path:path>", methods=["GET", "POST"])
+    @app.route("/<path:path>", methods=["GET", "POST"])  # the one route: every path the bench asks for
     def answer(path: str) -> Response:
         key = request.method + " " + request.path
         if request.query_string:

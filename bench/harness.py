@@ -59,25 +59,32 @@ def venv_tool(name: str) -> str:
     return str(path)
 
 
-def ensure_wrk(install: bool = True) -> tuple[str | None, str]:
-    """Path of wrk, installing Debian's package when missing and allowed (root with apt-get)."""
-    found = shutil.which("wrk")
+def ensure_tool(name: str, package: str | None = None, install: bool = True) -> tuple[str | None, str]:
+    """Path of the program `name`, installing Debian's `package` (default: the same name) when missing and
+    allowed (root with apt-get); else (None, why)."""
+    package = package or name
+    found = shutil.which(name)
     if found:
         return found, ""
     if not install:
-        return None, "wrk is not installed (Debian/Ubuntu: apt-get install wrk)"
+        return None, f"{name} is not installed (Debian/Ubuntu: apt-get install {package})"
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, ("wrk is not installed and this is not root with apt-get: install it yourself "
-                      "(`sudo apt-get install wrk`, or `brew install wrk` on macOS) and run again")
-    log("wrk is missing: apt-get install -y wrk ...")
+        return None, (f"{name} is not installed and this is not root with apt-get: install it yourself "
+                      f"(`sudo apt-get install {package}`, or `brew install {package}` on macOS) and run again")
+    log(f"{name} is missing: apt-get install -y {package} ...")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "install", "-y", "-qq", "wrk"],
-                 ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+    for argv in (["apt-get", "install", "-y", "-qq", package],
+                 ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        found = shutil.which("wrk")
+        found = shutil.which(name)
         if found:
             return found, ""
-    return None, "apt-get could not install wrk"
+    return None, f"apt-get could not install {package}"
+
+
+def ensure_wrk(install: bool = True) -> tuple[str | None, str]:
+    """Path of wrk, installing Debian's package when missing and allowed (root with apt-get)."""
+    return ensure_tool("wrk", install=install)
 
 
 def free_port() -> int:
@@ -98,8 +105,9 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, token: str | None = ADMIN_TOKEN, timeout: float = 10.0) -> Reply:
-    headers = {"Accept": "application/json"}
+def http(method: str, url: str, token: str | None = ADMIN_TOKEN, timeout: float = 10.0,
+         headers: dict[str, str] | None = None) -> Reply:
+    headers = {"Accept": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = b"" if method == "POST" else None
@@ -201,6 +209,38 @@ def connection_split(root: int, port: int) -> list[int]:
     return sorted(split, reverse=True)
 
 
+def listening_pids(port: int) -> list[int]:
+    """The processes holding a listening TCP socket on `port` (e.g. a PostgreSQL postmaster started by
+    pg_ctl, which is no child of ours). Needs the right to read their /proc/<pid>/fd (root, or the owner)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    found.append(int(entry))
+                    break
+        except OSError:
+            continue
+    return found
+
+
 class MemorySampler(threading.Thread):
     """Samples the RSS and PSS of a process tree while it runs.
 
@@ -263,6 +303,7 @@ class Server:
         # Prism has no health route: any HTTP answer on an API path means it listens
         self.ready_status = ready_status or {200}
         self.proc: subprocess.Popen | None = None
+        self.also: list[int] = []  # roots of other process trees whose CPU is this server's (bench/run.py)
         self.sampler: MemorySampler | None = None
         self.startup_s: float | None = None
         self._log = None
@@ -337,6 +378,23 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def time_startups(label: str, make_argv, runs: int, work: Path, timeout: float = 120.0) -> dict:
+    """Start a server `runs` times, alone, each time from the process start to the first 200 of its health
+    route; make_argv(port, i) gives its command. Median, max and every run, and the last run's memory."""
+    import statistics  # noqa: PLC0415
+
+    times, memory, argv = [], {}, []
+    for i in range(runs):
+        port = free_port()
+        argv = make_argv(port, i)
+        server = Server(label, argv, port, log_path=work / f"startup-{label}-{i}.log")
+        with server:
+            times.append(server.start(timeout=timeout))
+            memory = server.memory()
+    return {"argv": argv, "runs_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3),
+            "max_s": round(max(times), 3), "memory": memory}
 
 
 # --- wrk -----------------------------------------------------------------------------------------
@@ -418,25 +476,30 @@ class WrkSettings:
 
 
 def start_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
-              count: bool = False, duration: float | None = None) -> subprocess.Popen:
+              count: bool = False, duration: float | None = None,
+              headers: dict[str, str] | None = None) -> subprocess.Popen:
     """wrk through bench/lua/bench.lua, started and left running (text stdout and stderr piped); its
-    output is read by parse_wrk_output. For a load that goes on while something else is measured."""
+    output is read by parse_wrk_output. For a load that goes on while something else is measured.
+    `headers` are sent with every request besides the Authorization header (e.g. an Origin)."""
     duration = settings.duration if duration is None else duration
     if duration < 1 or duration != int(duration):
         raise ValueError(f"wrk runs whole seconds, not {duration!r}")
     argv = [wrk, f"-t{settings.threads}", f"-c{settings.connections}", f"-d{int(duration)}s",
             f"--timeout={settings.timeout:g}s", "--latency", "-s", str(LUA_SCRIPT),
-            "-H", f"Authorization: Bearer {token}", url]
+            "-H", f"Authorization: Bearer {token}",
+            *(arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")), url]
     env = dict(os.environ, BENCH_METHOD=method, BENCH_COUNT="1" if count else "0")
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_wrk(wrk: str, url: str, settings: WrkSettings, *, method: str = "GET", token: str = ADMIN_TOKEN,
-            count: bool = False, duration: float | None = None, midway=None) -> dict:
+            count: bool = False, duration: float | None = None, midway=None,
+            headers: dict[str, str] | None = None) -> dict:
     """One wrk run through bench/lua/bench.lua; `midway()`, if given, is called halfway through the run
     and its value returned under "midway" (bench/run.py reads the connection split there)."""
     duration = settings.duration if duration is None else duration
-    proc = start_wrk(wrk, url, settings, method=method, token=token, count=count, duration=duration)
+    proc = start_wrk(wrk, url, settings, method=method, token=token, count=count, duration=duration,
+                     headers=headers)
     midway_value = None
     try:
         if midway is not None:

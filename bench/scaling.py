@@ -19,7 +19,6 @@ with the issue's targets beside them (met / NOT MET, never asserted); writes ben
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import shutil
 import tempfile
@@ -106,20 +105,6 @@ def start_size(size: int, args, work: Path, stack: ExitStack) -> dict:
             "db_mb": round(db_bytes / 2**20, 1), "ids": ids, "results": {}}
 
 
-def time_startups(label: str, make_argv, runs: int, work: Path) -> dict:
-    times = []
-    memory = {}
-    for i in range(runs):
-        port = h.free_port()
-        argv = make_argv(port, i)
-        server = Server(label, argv, port, log_path=work / f"startup-{label}-{i}.log")
-        with server:
-            times.append(server.start(timeout=120))
-            memory = server.memory()
-    return {"argv": argv, "runs_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3),
-            "max_s": round(max(times), 3), "memory": memory}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     h.ensure_venv()
@@ -159,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                 report["sizes"].append(entry)
         if args.startup_runs > 0:
             serve = h.venv_tool("insights-mock")
-            report["startup"]["default serve"] = time_startups(
+            report["startup"]["default serve"] = h.time_startups(
                 "default", lambda port, i: [serve, "serve", "--host", "127.0.0.1", "--port", str(port)],
                 args.startup_runs, work)
-            report["startup"]["production settings, default data"] = time_startups(
+            report["startup"]["production settings, default data"] = h.time_startups(
                 "production", lambda port, i: run.mock_argv(port, work / f"startup-{i}.db", args.workers,
                                                            args.seed, args.now),
                 args.startup_runs, work)

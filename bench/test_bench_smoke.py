@@ -1,24 +1,33 @@
-"""Smoke test of the bench harness itself: quick, asserts no figure of speed.
+"""Smoke test of the bench harness itself: asserts no figure of speed (a minute or so).
 
     .venv/bin/pytest bench/test_bench_smoke.py
 
-The parser and the count check are tested on captured wrk output and made-up counts; the ceiling app is
-called as plain WSGI; when wrk is installed, the ceiling is served by gunicorn exactly as bench/run.py
-serves it and wrk runs against it for one second with bench/lua/bench.lua.
+The parsers (wrk's output, hey's CSV) and the count checks are tested on captured output and made-up
+counts; the ceiling and the bare Flask app are called in process; when wrk is installed, the ceiling is
+served by gunicorn exactly as bench/run.py serves it and wrk runs against it for one second. Then, live,
+`bench/run.py --quick` on a few operations (mock and flask-floor, plus mock-postgres when it can run) and
+`bench/fixed_rate.py --quick` (mock, flask-floor, and mock-postgres and prism-static when they can run:
+their tests are skipped, saying why, when PostgreSQL, the mock's --database-url or npx is missing). The
+live tests assert that requests were answered, so that no run passes because nothing ran.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
 
+import fixed_rate  # noqa: E402
 import harness as h  # noqa: E402
+import postgres  # noqa: E402
 import run  # noqa: E402
 import scaling  # noqa: E402
 import serve_ceiling  # noqa: E402
@@ -221,7 +230,9 @@ def test_ceiling_answers_each_path_with_its_body():
 
 
 def test_flask_floor_answers_the_same_bodies_through_flask():
-    client = create_flask_app({"GET /a?page=2": b'{"data":[1,2]}', "POST /b": b'{"data":{}}'}).test_client()
+    app = create_flask_app({"GET /a?page=2": b'{"data":[1,2]}', "POST /b": b'{"data":{}}'})
+    assert [rule.rule for rule in app.url_map.iter_rules()] == ["/<path:path>"]  # one route, no /static
+    client = app.test_client()
     assert client.get("/a?page=2").data == b'{"data":[1,2]}'
     assert client.post("/b").data == b'{"data":{}}'
     response = client.get("/zzz")
@@ -342,7 +353,230 @@ def test_cpu_split_turns_perf_samples_into_microseconds_per_request():
     assert r["syscalls_us"]["pwrite64"] == pytest.approx(60)
     assert r["syscalls_us"]["flock"] == 0
 
+def test_listening_pids_finds_the_owner_of_a_listening_socket():
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert os.getpid() in h.listening_pids(listener.getsockname()[1])
+
+
 def test_split_text():
     assert run.split_text([31, 1]) == "31+1"
     assert run.split_text([[32], [16, 16]]) == "32|16+16"
     assert run.split_text(None) == "-"
+
+
+# --- run.py: the operations, the comparisons -----------------------------------------------------
+
+def test_every_read_is_measured_with_and_without_an_origin():
+    ops = run.measured_operations()
+    reads = [op for op in ops if op[2] == "GET"]
+    assert len(reads) == 2 * len(run.READS)
+    assert [op[0] for op in ops if op[2] == "POST"] == ["view"]
+    for key in run.READS:
+        plain = next(op for op in ops if op[0] == key)
+        origin = next(op for op in ops if op[0] == key + run.ORIGIN_SUFFIX)
+        assert plain[4] == {} and origin[4] == {"Origin": "http://localhost:5173"}
+        assert plain[3] == origin[3]  # the same path
+
+
+def test_compare_judges_each_mock_against_the_flask_floor_and_prism():
+    def r(rps, p99, **extra):
+        return {"rps": rps, "p99_ms": p99, **extra}
+
+    ok = {"ok": True}
+    results = {
+        "mock": {"stats": r(900, 10), "view": r(600, 20, count_check=ok)},
+        "mock-postgres": {"stats": r(800, 30), "view": r(400, 20, count_check={"ok": False})},
+        "flask-floor": {"stats": r(1000, 10), "view": r(1000, 10)},
+        "ceiling": {"stats": r(2000, 5), "view": r(2000, 5)},
+        "prism-static": {"stats": r(400, 50), "view": r(400, 50)},
+    }
+    ops = run.measured_operations(["stats", "view"])
+    c = run.compare(results, ops)
+    mock, pg = c["stats"]["mocks"]["mock"], c["stats"]["mocks"]["mock-postgres"]
+    assert (mock["rps_vs_flask_floor"], mock["rps_vs_ceiling"], mock["rps_vs_prism_static"]) == (0.9, 0.45, 2.25)
+    assert list(mock["targets"].values()) == ["met", "met", "met"]
+    assert list(pg["targets"].values()) == ["NOT MET", "met", "NOT MET"]  # 0.8x; 2x; p99 3x
+    assert mock["rps_vs_prism_dynamic"] is None
+    view, view_pg = c["view"]["mocks"]["mock"], c["view"]["mocks"]["mock-postgres"]
+    assert list(view["targets"].values()) == ["met", "met", "met"]  # 0.6x, 1.5x, counts ok
+    assert list(view_pg["targets"].values()) == ["NOT MET", "NOT MET", "NOT MET"]  # 0.4x, 1.0x, counts
+    assert c["stats"]["flask_floor_vs_ceiling"] == 0.5
+    report = {"comparisons": c, "startup": {"default serve": {"median_s": 0.5}}}
+    assert run.target_summary(report) == {"met": 8, "NOT MET": 5, "n/a": 0}
+
+
+# --- fixed_rate.py: the plan, hey's CSV, the window, the count check --------------------------------
+
+HEY_CSV = """\
+response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
+0.0021,0.0008,0.0000,0.0001,0.0009,0.0001,200,0.2055
+0.0029,0.0004,0.0000,0.0001,0.0022,0.0001,200,1.2055
+0.0120,0.0003,0.0000,0.0001,0.0015,0.0000,500,1.4058
+0.0040,0.0007,0.0000,0.0000,0.0011,0.0002,200,2.9057
+0.0050,0.0007,0.0000,0.0000,0.0011,0.0002,200,3.1000
+"""
+
+
+def test_plan_splits_the_rate_over_hey_processes_and_workers():
+    streams = fixed_rate.plan(1000, 0.1, 50, run.READS)
+    assert len(streams) == len(run.READS) + 1
+    assert sum(s["rate"] for s in streams) == pytest.approx(1000)
+    assert [s["kind"] for s in streams].count("post") == 1
+    for s in streams:
+        assert s["worker_rate"] <= 50 + 1e-9
+        assert s["workers"] * s["worker_rate"] == pytest.approx(s["rate"])
+    read = streams[0]
+    assert (read["rate"], read["workers"], read["worker_rate"]) == (150, 3, 50)
+    assert (streams[-1]["op"], streams[-1]["workers"]) == ("view", 2)
+
+
+def test_hey_argv_asks_for_a_fixed_rate_per_worker_and_csv():
+    argv = fixed_rate.hey_argv("hey", "http://x/y", "POST", {"workers": 3, "worker_rate": 50.0}, 11, 5,
+                               {"Origin": "http://localhost:5173"})
+    assert argv[:9] == ["hey", "-z", "11s", "-c", "3", "-q", "50", "-t", "5"]
+    assert "csv" in argv and argv[argv.index("-m") + 1] == "POST"
+    assert "Origin: http://localhost:5173" in argv and argv[-1] == "http://x/y"
+
+
+def test_parses_hey_csv_and_takes_exact_percentiles():
+    rows = fixed_rate.parse_hey_csv(HEY_CSV)
+    assert rows[0] == (pytest.approx(2.1), 200, 0.2055)
+    assert len(rows) == 5
+    values = sorted(ms for ms, _, _ in rows)
+    assert fixed_rate.percentile(values, 50) == pytest.approx(4.0)
+    assert fixed_rate.percentile(values, 99) == pytest.approx(12.0)
+    assert fixed_rate.percentile([], 50) is None
+    with pytest.raises(ValueError):
+        fixed_rate.parse_hey_csv("Summary:\n  Total: 1 secs\n")
+
+
+def test_summarize_keeps_the_window_and_combines_the_streams():
+    streams = [{"op": "stats", "kind": "read", "rate": 2.0}, {"op": "view", "kind": "post", "rate": 1.0}]
+    rows = fixed_rate.parse_hey_csv(HEY_CSV)
+    # the window is [1, 3): rows 2, 3 and 4 of each stream
+    r = fixed_rate.summarize(streams, [rows, rows], settle=1.0, duration=2.0)
+    assert r["reads"]["count"] == 3 and r["posts"]["count"] == 3
+    assert r["achieved_rps"] == 3.0 and r["offered_rps"] == 3.0 and r["missing"] == 0
+    assert r["non2xx"] == 2
+    assert r["p50_ms"] == pytest.approx(4.0) and r["p99_ms"] == pytest.approx(12.0)
+    assert r["posts_answered_2xx_including_settle"] == 4  # every POST answered 2xx, in the window or not
+    assert r["operations"]["stats"]["achieved_rps"] == 1.5
+
+
+def test_fixed_rate_count_check():
+    assert fixed_rate.count_check(10, 20, 10, 0)["ok"]
+    lost = fixed_rate.count_check(10, 18, 10, 0)
+    assert not lost["ok"] and lost["lost"] == 2
+    extra = fixed_rate.count_check(10, 23, 10, 0)
+    assert not extra["ok"] and extra["extra"] == 3
+    assert not fixed_rate.count_check(10, 20, 10, 1)["ok"]
+
+
+# --- the bench's PostgreSQL ----------------------------------------------------------------------
+
+@pytest.mark.skipif(postgres.unavailable() is not None, reason=f"no PostgreSQL here: {postgres.unavailable()}")
+@pytest.mark.parametrize("starter", ["running_postgres", "standin_postgres"])
+def test_running_postgres_gives_a_database_and_removes_it(starter):
+    psql = postgres.bin_dir() / "psql"
+    settings = {"work_mem": "8MB"} if starter == "standin_postgres" else None
+    with getattr(postgres, starter)(settings) as url:
+        assert url.startswith("postgresql://postgres@127.0.0.1:")
+        got = subprocess.run([str(psql), url, "-Atc", "select current_database(), current_setting('fsync')"],
+                             capture_output=True, text=True, timeout=30)
+        assert got.returncode == 0 and got.stdout.strip() == url.rsplit("/", 1)[1] + "|off", got.stderr
+    gone = subprocess.run([str(psql), url, "-Atc", "select 1"], capture_output=True, text=True, timeout=30)
+    assert gone.returncode != 0  # the server is stopped
+
+
+# --- live: run.py --quick and fixed_rate.py --quick ------------------------------------------------
+
+def _run_script(script: str, args: list[str], out: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args, "--out", str(out)], capture_output=True,
+                          text=True, timeout=900, cwd=BENCH.parent, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    written = sorted(out.glob("*.json"))
+    assert len(written) == 1, proc.stdout[-2000:]
+    return {"report": json.loads(written[0].read_text()), "stdout": proc.stdout}
+
+
+def _skip_unless_ran(report: dict, name: str) -> dict:
+    info = report["servers"].get(name)
+    assert info is not None, f"{name} was asked for and is neither measured nor skipped"
+    assert not info.get("failed"), f"{name} failed to start: {info['failed']}"  # not a skip: a bug
+    if info.get("skipped"):
+        pytest.skip(f"{name} did not run: {info['skipped']}")
+    return report["results"][name]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    return _run_script("run.py", ["--quick", "--servers", "mock,mock-postgres,flask-floor", "--ops",
+                                  "stats,stats+origin,view", "--no-install"], tmp_path_factory.mktemp("run"))
+
+
+def test_run_quick_measures_the_mock_and_the_flask_floor(quick_run):
+    report, stdout = quick_run["report"], quick_run["stdout"]
+    for name in ("mock", "flask-floor"):
+        for key in ("stats", "stats+origin", "view"):
+            r = report["results"][name][key]
+            assert r["requests"] > 0 and r["errors"] == 0 and r["probe_status"] == 200, (name, key, r)
+    assert report["results"]["mock"]["stats+origin"]["allow_origin"] == run.ORIGIN  # the origin is allowed
+    assert report["results"]["mock"]["view"]["count_check"]["ok"]
+    mock = report["comparisons"]["stats"]["mocks"]["mock"]
+    judged = {t: v for t, v in mock["targets"].items() if "prism" not in t}  # no Prism in this run
+    assert len(judged) == 2 and set(judged.values()) <= {"met", "NOT MET"}  # judged: both servers ran
+    assert report["startup"]["default serve"]["median_s"] > 0
+    assert "default start-up" in stdout and "rps >= 0.9x flask-floor" in stdout
+
+
+def test_run_quick_measures_mock_postgres_when_it_can(quick_run):
+    results = _skip_unless_ran(quick_run["report"], "mock-postgres")
+    for key in ("stats", "stats+origin", "view"):
+        assert results[key]["requests"] > 0 and results[key]["errors"] == 0, (key, results[key])
+    assert results["view"]["count_check"]["ok"]
+
+
+@pytest.fixture(scope="module")
+def fixed_rate_run(tmp_path_factory):
+    if shutil.which("hey") is None:
+        pytest.skip("hey is not installed (apt-get install hey)")
+    return _run_script("fixed_rate.py", ["--quick", "--servers", "mock,mock-postgres,flask-floor,prism-static",
+                                         "--no-install"], tmp_path_factory.mktemp("fixed-rate"))
+
+
+def _answered_everything_asked(r: dict, report: dict) -> None:
+    assert "error" not in r, r
+    window = report["settings"]["duration"]
+    assert r["reads"]["count"] > 0 and r["posts"]["count"] > 0
+    assert r["reads"]["count"] + r["posts"]["count"] == round(r["achieved_rps"] * window)
+    assert set(r["operations"]) == {*run.READS, "view"}
+    assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
+
+
+def test_fixed_rate_quick_measures_the_mock_and_the_flask_floor(fixed_rate_run):
+    report, stdout = fixed_rate_run["report"], fixed_rate_run["stdout"]
+    for name in ("mock", "flask-floor"):
+        r = report["results"][name]
+        _answered_everything_asked(r, report)
+        assert r["non2xx"] == 0, r
+    assert report["results"]["mock"]["count_check"]["ok"]
+    assert report["comparisons"]["mock"]["target"] in ("met", "NOT MET")
+    assert "p99 <= 2x flask-floor p99" in stdout
+
+
+def test_fixed_rate_quick_measures_prism_when_npx_is_here(fixed_rate_run):
+    if shutil.which("npx") is None:
+        pytest.skip("npx (Node.js) is not installed: prism-static not measured")
+    _answered_everything_asked(_skip_unless_ran(fixed_rate_run["report"], "prism-static"), fixed_rate_run["report"])
+
+
+def test_fixed_rate_quick_measures_mock_postgres_when_it_can(fixed_rate_run):
+    r = _skip_unless_ran(fixed_rate_run["report"], "mock-postgres")
+    _answered_everything_asked(r, fixed_rate_run["report"])
+    assert r["non2xx"] == 0 and r["count_check"]["ok"]
