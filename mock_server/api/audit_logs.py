@@ -14,7 +14,7 @@ def _page(call: Call, target_type: str, target_id: str) -> Ok:
     page, size = params["page"], params["pageSize"]
     filters = AuditLogFilter(created_from=params.get("from"), created_to=params.get("to"),
                              action=params.get("action"), user_id=params.get("userId"))
-    result = call.store.audit_logs(target_type, target_id, page, size, filters, raw=True)
+    result = call.store.audit_logs(target_type, target_id, page, size, filters)
     total_pages = -(-result.total // size)  # ceil
     return call.ok(result.items, pagination={
         "page": page, "pageSize": size, "totalItems": result.total,
@@ -31,7 +31,7 @@ def getMappingAuditLogs(call: Call) -> Ok:  # noqa: N802
 
 
 def getAuditLog(call: Call) -> Ok:  # noqa: N802
-    entry = call.store.audit_log(call.params["auditLogId"], raw=True)
+    entry = call.store.audit_log(call.params["auditLogId"])
     if entry is None:
         raise NotFound()  # the message is the spec's 404 example
     return call.ok(entry)

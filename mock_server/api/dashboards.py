@@ -8,11 +8,11 @@ RESOURCE = "dashboards"
 
 
 def getRecentlyViewedDashboards(call: Call) -> Ok:  # noqa: N802 - named after the operationId
-    return call.ok(call.store.recently_viewed(call.principal.user_id, call.params["limit"], raw=True))
+    return call.ok(call.store.recently_viewed(call.principal.user_id, call.params["limit"]))
 
 
 def getMostViewedDashboards(call: Call) -> Ok:  # noqa: N802
-    return call.ok(call.store.most_viewed(call.params["limit"], raw=True))
+    return call.ok(call.store.most_viewed(call.params["limit"]))
 
 
 def getDashboardStats(call: Call) -> Ok:  # noqa: N802
