@@ -10,7 +10,8 @@ Writes are `immediate()` transactions: BEGIN IMMEDIATE takes SQLite's write lock
 SQLite's busy handler (busy_timeout). Durability is WAL with synchronous=NORMAL: a transaction is in the
 WAL (the OS's page cache) when COMMIT returns, so a process killed with -9 loses no acknowledged write;
 only an OS crash or power cut could drop the last commits, which a local mock need not survive (FULL would
-add an fsync to every view). SQLite checkpoints the WAL itself (wal_autocheckpoint).
+add an fsync to every view). SQLite checkpoints the WAL itself (wal_autocheckpoint); `bound_wal()` empties it
+when writers that never pause keep it from starting over.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mock_server.store.changes import Changes
 from mock_server.store.sql import VIEW_APPLY
 
 WAL_SIZE_LIMIT_BYTES = 16 << 20  # the WAL file shrinks back to this when it starts over (after a big load)
+WAL_TRUNCATE_BYTES = 64 << 20  # past this, the writer that just committed empties the WAL (bound_wal)
 
 
 class StoreError(RuntimeError):
@@ -111,6 +113,27 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def bound_wal(conn: sqlite3.Connection, wal_path: str) -> None:
+    """After a commit: keep the WAL file bounded. SQLite's autocheckpoint (a PASSIVE checkpoint after each
+    COMMIT once the WAL holds 1000 pages) copies the WAL back into the database, but the WAL starts over only
+    if a writer begins once all of it has been copied; with writers that never pause (several workers
+    recording views), that hardly ever happens: the WAL grew without end, 443 MB in 10 s of
+    bench/write_cost.py's server shape. Past WAL_TRUNCATE_BYTES the writer that just committed runs
+    SQLite's TRUNCATE checkpoint: it waits (busy handler) for the writer and the readers, copies what is left
+    and empties the WAL (peaks of 60-120 MB over 30 s of the same load). Busy (another connection is
+    checkpointing): the next commit tries again. A stat per write; no thread."""
+    try:
+        size = os.stat(wal_path).st_size
+    except FileNotFoundError:
+        return
+    if size > WAL_TRUNCATE_BYTES:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
 
 
 class SingleConnection:

@@ -23,7 +23,8 @@ from mock_server.ids import object_id
 from mock_server.store import sql
 from mock_server.store.base import AuditLogFilter, Dataset, Page
 from mock_server.store.changes import Changes
-from mock_server.store.connections import Pool, SingleConnection, StoreError, connect, immediate, snapshot
+from mock_server.store.connections import (Pool, SingleConnection, StoreError, bound_wal, connect, immediate,
+                                           snapshot)
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "DEFAULT_LOAD_WAIT_S", "SQLiteStore", "StoreError", "open_store"]
@@ -55,8 +56,11 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), counted by version()."""
-        with self._conns.connection() as conn, immediate(conn, self._changes, self._load_wait_s):
-            yield conn
+        with self._conns.connection() as conn:
+            with immediate(conn, self._changes, self._load_wait_s):
+                yield conn
+            if self.db_path is not None:
+                bound_wal(conn, f"{self.db_path}-wal")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
