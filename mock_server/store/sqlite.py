@@ -229,15 +229,13 @@ def _summary(row: tuple) -> dict:
     """A DashboardSummary of a MOST_VIEWED / RECENTLY_VIEWED row: keys in the order of the spec's schema, no
     `description` key for a dashboard without one, the owner as in `users`."""
     dashboard_id, name, description, owner_id, email, owner_name, tags, kpi_count, view_count, last_ms = row
-    item: dict = {"dashboardId": dashboard_id, "name": name}
-    if description is not None:
-        item["description"] = description
-    item["owner"] = {"userId": owner_id, "email": email, "name": owner_name}
-    item["tags"] = orjson.loads(tags)
-    item["kpiCount"] = kpi_count
-    item["viewCount"] = view_count
-    item["lastViewedAt"] = iso_ms(last_ms)
-    return item
+    owner = {"userId": owner_id, "email": email, "name": owner_name}
+    if description is None:
+        return {"dashboardId": dashboard_id, "name": name, "owner": owner, "tags": orjson.loads(tags),
+                "kpiCount": kpi_count, "viewCount": view_count, "lastViewedAt": iso_ms(last_ms)}
+    return {"dashboardId": dashboard_id, "name": name, "description": description, "owner": owner,
+            "tags": orjson.loads(tags), "kpiCount": kpi_count, "viewCount": view_count,
+            "lastViewedAt": iso_ms(last_ms)}
 
 
 @lru_cache(maxsize=16)

@@ -7,7 +7,7 @@ store, loaded with small_dataset(). Kinds whose database cannot be shared (in me
 need two stores (`shared_database`).
 
 Adding a kind (e.g. "postgres", given a database URL): a name in STORE_KINDS, a line in SHARED, a branch
-in `_database` (a fresh database for the test, dropped after it) and in `open_kind`.
+in `database` (a fresh database for the test, dropped after it) and in `open_kind`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SHARED = {"sqlite-memory": False, "sqlite-file": True}  # can two stores (two pr
 
 
 def open_kind(kind: str, database: str | None) -> Store:
-    """A new store of `kind` on `database` (what `_database` gave)."""
+    """A new store of `kind` on `database` (what the `database` fixture gave); also in a forked child."""
     if kind == "sqlite-memory":
         return open_store(None)
     if kind == "sqlite-file":
@@ -39,7 +39,8 @@ def store_kind(request) -> str:
 
 
 @pytest.fixture
-def _database(store_kind, tmp_path) -> Iterator[str | None]:
+def database(store_kind, tmp_path) -> Iterator[str | None]:
+    """Where the test's stores keep their state: None (each in-memory store has its own), a file path."""
     if store_kind == "sqlite-memory":
         yield None
     elif store_kind == "sqlite-file":
@@ -49,11 +50,11 @@ def _database(store_kind, tmp_path) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def make_store(store_kind, _database) -> Iterator[Callable[[], Store]]:
+def make_store(store_kind, database) -> Iterator[Callable[[], Store]]:
     opened: list[Store] = []
 
     def make() -> Store:
-        store = open_kind(store_kind, _database)
+        store = open_kind(store_kind, database)
         opened.append(store)
         return store
 

@@ -455,7 +455,7 @@ def _process_worker(kind: str, database, dashboard_id: str, users: list[dict], c
 
 @shared_database
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
-def test_processes_and_threads_recording_at_once_count_exactly(make_store, _database, dataset):
+def test_processes_and_threads_recording_at_once_count_exactly(make_store, database, dataset):
     s = make_store()
     s.load(small_dataset())
     target = model_of(dataset).most_viewed()[0][0]
@@ -463,7 +463,7 @@ def test_processes_and_threads_recording_at_once_count_exactly(make_store, _data
     processes, threads_per, calls = 3, 3, 25
     ctx = multiprocessing.get_context("fork")
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=_process_worker, args=(make_store.kind, _database, target,
+    workers = [ctx.Process(target=_process_worker, args=(make_store.kind, database, target,
                                                          dataset.users[:threads_per], calls, barrier, queue))
                for _ in range(processes)]
     for w in workers:
@@ -501,11 +501,11 @@ def _ensure_loaded_worker(kind: str, database, barrier, calls, results, slow_s: 
 
 @shared_database
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
-def test_stores_starting_together_load_once(make_store, _database):
+def test_stores_starting_together_load_once(make_store, database):
     ctx = multiprocessing.get_context("fork")
     n = 4
     barrier, calls, results = ctx.Barrier(n), ctx.Value("i", 0), ctx.Queue()
-    workers = [ctx.Process(target=_ensure_loaded_worker, args=(make_store.kind, _database, barrier, calls, results,
+    workers = [ctx.Process(target=_ensure_loaded_worker, args=(make_store.kind, database, barrier, calls, results,
                                                                0.5)) for _ in range(n)]
     for w in workers:
         w.start()
@@ -546,11 +546,10 @@ def _small_world(n_dashboards: int) -> tuple[list[dict], list[dict]]:
 @given(n_dashboards=st.integers(min_value=1, max_value=len(_DASH_IDS)),
        initial=st.lists(_view, max_size=25), records=st.lists(_record, max_size=20),
        today_offset=st.integers(min_value=-3, max_value=1))
-def test_derived_figures_agree_with_the_events(make_store, n_dashboards, initial, records, today_offset):
+def test_derived_figures_agree_with_the_events(store, n_dashboards, initial, records, today_offset):
     """What a load builds (its aggregates) and what each view adds agree with the events, whatever they are.
     One store for every example: each load replaces everything."""
-    s = getattr(make_store, "cached", None) or make_store()
-    make_store.cached = s  # type: ignore[attr-defined]
+    s = store
     users, dashboards = _small_world(n_dashboards)
     views = [{"_id": f"{i:024x}", "dashboardId": _DASH_IDS[d % n_dashboards], "userId": _USER_IDS[u],
               "viewedAt": iso_ms(ms)} for i, (u, d, ms) in enumerate(initial)]
