@@ -59,10 +59,10 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS audit_logs_target ON audit_logs (type, target_id, created_ms, id)",
     "CREATE INDEX IF NOT EXISTS audit_logs_target_action ON audit_logs (type, target_id, action, created_ms, id)",
     "CREATE INDEX IF NOT EXISTS audit_logs_target_user ON audit_logs (type, target_id, user_id, created_ms, id)",
-    "CREATE INDEX IF NOT EXISTS audit_logs_target_user_action"
-    " ON audit_logs (type, target_id, user_id, action, created_ms, id)",
-    "CREATE INDEX IF NOT EXISTS dashboard_totals_rank"
-    " ON dashboard_totals (known, view_count DESC, last_ms DESC, dashboard_id)",
+    ("CREATE INDEX IF NOT EXISTS audit_logs_target_user_action"
+     " ON audit_logs (type, target_id, user_id, action, created_ms, id)"),
+    ("CREATE INDEX IF NOT EXISTS dashboard_totals_rank"
+     " ON dashboard_totals (known, view_count DESC, last_ms DESC, dashboard_id)"),
     "CREATE INDEX IF NOT EXISTS user_dashboard_recent ON user_dashboard (user_id, known, last_ms DESC, dashboard_id)",
 )
 INDEX_NAMES = tuple(stmt.split(" IF NOT EXISTS ")[1].split()[0] for stmt in INDEXES)
