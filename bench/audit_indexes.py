@@ -6,14 +6,12 @@ In process, figures only (nothing is asserted). A --db file is loaded with `--si
 entries, then the dashboard with most entries gets `--views` more views through record_view (at runtime a
 popular dashboard's entries become mostly `view`, which is what makes a narrower index set costly). Then:
 
-1. the median wall time of one view written into SQLite at once (SQLiteStore._write_views, record_view's
-   path for a view the ring does not take; the ring's folds make the same index updates per view, in
-   batches, off the request path), with another connection committing between two views (SQLite then
-   drops a connection's page cache): with the current indexes, and with each audit index dropped in turn
-   (its marginal cost). Interleaved rounds; the median of the rounds.
+1. the median wall time of one record_view (one write transaction: the event, its audit entry, every
+   aggregate and index), with another connection committing between two views (SQLite then drops a
+   connection's page cache): with the current indexes, and with each audit index dropped in turn (its
+   marginal cost). Interleaved rounds; the median of the rounds.
 2. The dashboard-logs reads of that dashboard (page 1 and page 50, pageSize 20) for each filter
-   combination, median microseconds of store.audit_logs() (raw documents, as the API's fast path asks):
-   the current five indexes against the narrowest
+   combination, median microseconds of store.audit_logs(): the current five indexes against the narrowest
    set that keeps every plan an ordered index walk: audit_logs_target and audit_logs_target_user with
    `action` appended (covering: an action filter is checked inside the index, no table lookup),
    audit_logs_target_action and audit_logs_target_user_action dropped.
@@ -36,13 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import yaml
 
-import mock_server.store.sqlite as sqlite_store
+import mock_server.store.sql as store_sql
 from mock_server.datagen import Sizes, generate
 from mock_server.store import open_store
-from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter
-from mock_server.store.sqlite import _PendingView
-from mock_server.timestamps import to_ms
 
 ANCHOR = datetime(2026, 11, 25, 12, tzinfo=UTC)
 AUDIT_INDEXES = ("audit_logs_id", "audit_logs_target", "audit_logs_target_action", "audit_logs_target_user",
@@ -71,7 +66,7 @@ def load(path: str, size: int, views: int) -> tuple[str, dict]:
     user = users[0]
     for i in range(views):
         store.record_view(dashboard, user, ANCHOR - timedelta(seconds=i))
-    store.close()  # writes the views still in the ring into the file
+    store.close()
     mix = conn.execute("SELECT action, count(*) FROM audit_logs WHERE type = 'dashboard' AND target_id = ?"
                        " GROUP BY 1 ORDER BY 2 DESC", (dashboard,)).fetchall()
     mine = conn.execute("SELECT action, count(*) FROM audit_logs WHERE type = 'dashboard' AND target_id = ?"
@@ -87,18 +82,14 @@ def write_us(path: str, dashboard: str, user: dict, writes: int) -> float:
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("CREATE TABLE IF NOT EXISTS bench_other_writer (x)")
     try:
-        def view() -> _PendingView:
-            at = datetime.now(UTC)
-            return _PendingView(dashboard, user["id"].lower(), user["email"], to_ms(at), object_id(at), object_id(at))
-
         for _ in range(100):
-            store._write_views([view()])
+            store.record_view(dashboard, user, datetime.now(UTC))
         times = []
         for _ in range(writes):
             other.execute("INSERT INTO bench_other_writer VALUES (1)")
-            pending = view()
+            at = datetime.now(UTC)
             t = time.perf_counter()
-            store._write_views([pending])
+            store.record_view(dashboard, user, at)
             times.append(time.perf_counter() - t)
         return statistics.median(times) * 1e6
     finally:
@@ -124,7 +115,7 @@ def read_us(path: str, dashboard: str, user_id: str, calls: int) -> dict:
                 times = []
                 for _ in range(calls):
                     t = time.perf_counter()
-                    store.audit_logs("dashboard", dashboard, page, 20, AuditLogFilter(**filters), raw=True)
+                    store.audit_logs("dashboard", dashboard, page, 20, AuditLogFilter(**filters))
                     times.append(time.perf_counter() - t)
                 out[(name, page)] = statistics.median(times) * 1e6
         return out
@@ -144,8 +135,8 @@ def narrow_copy(src: str, dst: str) -> None:
     conn.close()
 
 
-# The store's functions that build the audit-log SQL (INDEXED BY a name chosen per filter combination).
-SQL_BUILDERS = ("audit_page_sql", "audit_list_sql")
+# The store's function that builds the audit-log SQL (INDEXED BY a name chosen per filter combination).
+SQL_BUILDERS = ("audit_list_sql",)
 
 
 def _narrow(sql):
@@ -190,20 +181,20 @@ def main() -> None:
             for name, path in variants.items():
                 timings[name].append(write_us(path, dashboard, user, args.writes))
         full = statistics.median(timings["all five"])
-        print(f"\none view written into SQLite, another writer committing between views ({args.rounds} rounds, median us)")
+        print(f"\none record_view, another writer committing between views ({args.rounds} rounds, median us)")
         for name in variants:
             us = statistics.median(timings[name])
             print(f"  {name:42s} {us:7.1f} us   {us - full:+7.1f} us")
 
         before = read_us(variants["all five"], dashboard, user["id"].lower(), args.calls)
-        originals = {name: getattr(sqlite_store, name) for name in SQL_BUILDERS if hasattr(sqlite_store, name)}
+        originals = {name: getattr(store_sql, name) for name in SQL_BUILDERS}
         for name, original in originals.items():
-            setattr(sqlite_store, name, narrow_sql(original))
+            setattr(store_sql, name, narrow_sql(original))
         try:
             after = read_us(variants["narrow (2 covering)"], dashboard, user["id"].lower(), args.calls)
         finally:
             for name, original in originals.items():
-                setattr(sqlite_store, name, original)
+                setattr(store_sql, name, original)
         print(f"\ndashboard logs of that dashboard, pageSize 20, median us per store.audit_logs() call")
         print(f"  {'filter':34s} {'all five':>10s} {'narrow':>10s} {'ratio':>7s}")
         for name, _ in cases(user["id"].lower()):

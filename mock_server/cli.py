@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # gunicorn workers unwind through here too after the fork: only the master cleans up.
         if temp_db is not None and os.getpid() == master:
-            # SQLite's companions, the store's write count and its view ring
-            for suffix in ("", "-wal", "-shm", "-changes", "-views"):
+            # SQLite's companions and the store's write count
+            for suffix in ("", "-wal", "-shm", "-changes"):
                 Path(temp_db + suffix).unlink(missing_ok=True)
         if journal_dir is not None and os.getpid() == master:
             shutil.rmtree(journal_dir, ignore_errors=True)

@@ -105,8 +105,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 def _tune_worker(server, worker) -> None:
     """A worker's threads share one GIL. A thread coming back from a socket or SQLite call waits for it
-    until the holder's switch interval runs out: with the default 5 ms, a view POST (about ten SQLite calls
-    while holding the write turn) or a finished answer could wait 5 ms per call behind a request being
+    until the holder's switch interval runs out: with the default 5 ms, a view POST (four SQLite calls
+    while holding SQLite's write lock) or a finished answer could wait 5 ms per call behind a request being
     parsed. A shorter interval hands the GIL back sooner, at a small cost in switches."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 

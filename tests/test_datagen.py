@@ -110,7 +110,7 @@ def test_every_record_validates_against_the_spec(dataset):
         assert set(user) == {"id", "email", "name", "role"}
     for dashboard in dataset.dashboards:
         # The dataset holds a summary without its view figures; the figures are added only to satisfy
-        # `required` here (the store's real summaries are validated in test_store_sqlite.py).
+        # `required` here (the store's real summaries are validated in tests/store/test_contract.py).
         summary.validate({**dashboard, "viewCount": 1, "lastViewedAt": iso(ANCHOR)})
         assert set(dashboard) <= {"dashboardId", "name", "description", "owner", "tags", "kpiCount"}
     for mapping in dataset.mappings:

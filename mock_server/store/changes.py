@@ -6,11 +6,12 @@ but asking is a statement: a few µs plus a GIL release, which under load cost t
 it saved (bench/README.md, "response cache"). This counter lives in a small file next to the database, mapped in
 memory by every process (MAP_SHARED); reading it is a load of 8 bytes.
 
-It is a sequence lock. Writers (the store, holding its write turn, so one at a time across processes)
-make the count odd before they write and even again after their transaction ended, committed or not:
+It is a sequence lock. Writers make the count odd once they hold SQLite's write lock (BEGIN IMMEDIATE
+succeeded, so one writer at a time across processes) and even again after their transaction ended,
+committed or rolled back (store/connections.py, immediate()):
 
     value()        even: no write under way since the count was that; None: a write is under way
-    with writing(): ...   around every write of the database
+    with writing(): ...   inside BEGIN IMMEDIATE, around the transaction's work and its COMMIT/ROLLBACK
 
 A reader that saw an even count `v`, read, then sees `v` again read a state no write touched meanwhile.
 A writer killed mid-write leaves the count odd: readers keep nothing until the next write, which starts
@@ -50,7 +51,7 @@ class Changes:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Around one write; the caller holds the database's write turn (one writer at a time)."""
+        """Around one write; the caller holds SQLite's write lock (one writer at a time)."""
         count = _COUNT.unpack_from(self._buffer)[0]
         _COUNT.pack_into(self._buffer, 0, count + 1 if count % 2 == 0 else count + 2)  # odd: under way
         try:

@@ -1,0 +1,264 @@
+"""The SQLite store's SQL: the schema, the one definition of what a view writes, the reads and the bulk load.
+
+Reads must cost the same at 6 000 and at 1 000 000 views. So the figures the API shows are aggregates
+kept up to date by each view, in the view's own transaction: per dashboard (total, unique viewers,
+first/last view), per (user, dashboard) (the user's last view), per (dashboard, UTC day) (daily series,
+7/30-day sums) and per audit target (entry counts by action and user). Every hot query reads an index in
+the order it returns rows and stops at LIMIT; tests/store/test_sqlite.py checks the plans with EXPLAIN
+QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the planner.
+
+The event logs (views, audit entries) are kept too: a load builds the aggregates from them (one GROUP BY
+per aggregate), and an audit entry is returned as the JSON document it was stored as.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from mock_server.store.base import AuditLogFilter
+from mock_server.timestamps import MS_PER_DAY, to_ms
+
+SCHEMA_VERSION = "3"  # 3: no dashboards.head (summaries are built from their columns)
+
+_UUID_TYPES = ("dashboard", "tool_mapping")  # target ids that are UUIDs, stored lower-case
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dashboards (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, owner_id TEXT NOT NULL,
+    tags TEXT NOT NULL, kpi_count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mappings (
+    id TEXT PRIMARY KEY, tool TEXT NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS views (
+    id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL, viewed_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dashboard_totals (
+    dashboard_id TEXT PRIMARY KEY, known INTEGER NOT NULL, view_count INTEGER NOT NULL,
+    unique_viewers INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_dashboard (
+    user_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, known INTEGER NOT NULL, last_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, dashboard_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dashboard_days (
+    dashboard_id TEXT NOT NULL, day INTEGER NOT NULL, views INTEGER NOT NULL,
+    PRIMARY KEY (dashboard_id, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_logs (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, target_id TEXT NOT NULL,
+    action TEXT NOT NULL, user_id TEXT NOT NULL, created_ms INTEGER NOT NULL, doc BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_counts (
+    type TEXT NOT NULL, target_id TEXT NOT NULL, action TEXT NOT NULL, user_id TEXT NOT NULL,
+    n INTEGER NOT NULL, PRIMARY KEY (type, target_id, action, user_id)) WITHOUT ROWID;
+"""
+
+# Secondary indexes, dropped and rebuilt around a bulk load (building once is much faster than updating
+# them row by row). The orders match the ORDER BY clauses below exactly.
+INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS audit_logs_id ON audit_logs (id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target ON audit_logs (type, target_id, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target_action ON audit_logs (type, target_id, action, created_ms, id)",
+    "CREATE INDEX IF NOT EXISTS audit_logs_target_user ON audit_logs (type, target_id, user_id, created_ms, id)",
+    ("CREATE INDEX IF NOT EXISTS audit_logs_target_user_action"
+     " ON audit_logs (type, target_id, user_id, action, created_ms, id)"),
+    ("CREATE INDEX IF NOT EXISTS dashboard_totals_rank"
+     " ON dashboard_totals (known, view_count DESC, last_ms DESC, dashboard_id)"),
+    "CREATE INDEX IF NOT EXISTS user_dashboard_recent ON user_dashboard (user_id, known, last_ms DESC, dashboard_id)",
+)
+INDEX_NAMES = tuple(stmt.split(" IF NOT EXISTS ")[1].split()[0] for stmt in INDEXES)
+
+DATA_TABLES = ("users", "dashboards", "mappings", "views", "dashboard_totals", "user_dashboard",
+               "dashboard_days", "audit_logs", "audit_counts")
+
+# -- a view: the ONE definition of what it writes ---------------------------------------------------------
+#
+# record_view inserts one row into a per-connection TEMP inbox; the inbox's TEMP trigger writes the event,
+# every aggregate and the `view` audit entry, then empties the inbox. Both are made on every connection
+# (VIEW_APPLY, run when it opens); they are TEMP, so the file's schema is unchanged and loads, which insert
+# into the main tables, never fire them. Unqualified names in a TEMP trigger resolve to main.
+# record_view runs, in one BEGIN IMMEDIATE transaction: INSERT_VIEW, then VIEW_COUNT (the new total).
+VIEW_APPLY = (
+    """CREATE TEMP TABLE IF NOT EXISTS view_inbox (
+        seq INTEGER PRIMARY KEY, view_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        user_email TEXT NOT NULL, ms INTEGER NOT NULL, day INTEGER NOT NULL, stamp TEXT NOT NULL,
+        audit_id TEXT NOT NULL)""",
+    """CREATE TEMP TRIGGER IF NOT EXISTS view_inbox_apply AFTER INSERT ON view_inbox BEGIN
+        SELECT RAISE(ABORT, 'record_view before any dataset was loaded')
+            WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = 'account');
+        -- totals first: a new viewer is one without a user_dashboard row yet
+        INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+        VALUES (NEW.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = NEW.dashboard_id), 1,
+                NOT EXISTS (SELECT 1 FROM user_dashboard
+                            WHERE user_id = NEW.user_id AND dashboard_id = NEW.dashboard_id),
+                NEW.ms, NEW.ms)
+        ON CONFLICT (dashboard_id) DO UPDATE SET
+            view_count = view_count + 1,
+            unique_viewers = unique_viewers + excluded.unique_viewers,
+            first_ms = min(first_ms, excluded.first_ms),
+            last_ms = max(last_ms, excluded.last_ms);
+        INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
+        VALUES (NEW.user_id, NEW.dashboard_id, EXISTS (SELECT 1 FROM dashboards WHERE id = NEW.dashboard_id),
+                NEW.ms)
+        ON CONFLICT (user_id, dashboard_id) DO UPDATE SET last_ms = max(last_ms, excluded.last_ms);
+        INSERT INTO views (id, dashboard_id, user_id, viewed_ms)
+        VALUES (NEW.view_id, NEW.dashboard_id, NEW.user_id, NEW.ms);
+        INSERT INTO dashboard_days (dashboard_id, day, views) VALUES (NEW.dashboard_id, NEW.day, 1)
+        ON CONFLICT (dashboard_id, day) DO UPDATE SET views = views + 1;
+        -- the audit document, field order as datagen writes it; an unknown dashboard has no name to show,
+        -- so no `dashboard` reference
+        INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc)
+        SELECT NEW.audit_id, 'dashboard', NEW.dashboard_id, 'view', NEW.user_id, NEW.ms,
+               CASE WHEN name IS NULL THEN
+                   json_object('_id', NEW.audit_id, 'user_id', NEW.user_id, 'user_email', NEW.user_email,
+                               'type', 'dashboard', 'action', 'view', 'target_id', NEW.dashboard_id,
+                               'account', account, 'createdAt', NEW.stamp, 'updatedAt', NEW.stamp, '__v', 0)
+               ELSE
+                   json_object('_id', NEW.audit_id, 'user_id', NEW.user_id, 'user_email', NEW.user_email,
+                               'type', 'dashboard', 'action', 'view', 'target_id', NEW.dashboard_id,
+                               'account', account,
+                               'dashboard', json_object('dashboardId', NEW.dashboard_id, 'name', name),
+                               'createdAt', NEW.stamp, 'updatedAt', NEW.stamp, '__v', 0)
+               END
+        FROM (SELECT (SELECT value FROM meta WHERE key = 'account') AS account,
+                     (SELECT name FROM dashboards WHERE id = NEW.dashboard_id) AS name);
+        INSERT INTO audit_counts (type, target_id, action, user_id, n)
+        VALUES ('dashboard', NEW.dashboard_id, 'view', NEW.user_id, 1)
+        ON CONFLICT (type, target_id, action, user_id) DO UPDATE SET n = n + 1;
+        DELETE FROM view_inbox WHERE seq = NEW.seq;
+    END""",
+)
+
+INSERT_VIEW = """
+INSERT INTO view_inbox (view_id, dashboard_id, user_id, user_email, ms, day, stamp, audit_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+VIEW_COUNT = "SELECT view_count FROM dashboard_totals WHERE dashboard_id = ?"
+
+# -- reads -------------------------------------------------------------------------------------------------
+
+# A DashboardSummary's columns: the dashboard, its owner, then the two figures that move with each view.
+_SUMMARY = "d.id, d.name, d.description, u.id, u.email, u.name, d.tags, d.kpi_count, t.view_count"
+
+MOST_VIEWED = f"""
+SELECT {_SUMMARY}, t.last_ms
+FROM dashboard_totals AS t INDEXED BY dashboard_totals_rank
+CROSS JOIN dashboards AS d CROSS JOIN users AS u
+WHERE t.known = 1 AND d.id = t.dashboard_id AND u.id = d.owner_id
+ORDER BY t.view_count DESC, t.last_ms DESC, t.dashboard_id
+LIMIT ?"""
+
+RECENTLY_VIEWED = f"""
+SELECT {_SUMMARY}, r.last_ms
+FROM user_dashboard AS r INDEXED BY user_dashboard_recent
+CROSS JOIN dashboards AS d CROSS JOIN users AS u CROSS JOIN dashboard_totals AS t
+WHERE r.user_id = ? AND r.known = 1 AND d.id = r.dashboard_id AND u.id = d.owner_id
+  AND t.dashboard_id = r.dashboard_id
+ORDER BY r.last_ms DESC, r.dashboard_id
+LIMIT ?"""
+
+STATS_TOTALS = """
+SELECT view_count, unique_viewers, first_ms, last_ms FROM dashboard_totals WHERE dashboard_id = :id"""
+STATS_DAYS = """
+SELECT day, views FROM dashboard_days WHERE dashboard_id = :id AND day BETWEEN :first AND :last"""
+
+AUDIT_BY_ID = "SELECT doc FROM audit_logs WHERE id = ?"
+
+
+def _shape(filters: AuditLogFilter) -> tuple[bool, bool, bool, bool]:
+    return (filters.action is not None, filters.user_id is not None, filters.created_from is not None,
+            filters.created_to is not None)
+
+
+def audit_list_sql(filters: AuditLogFilter) -> tuple[str, str, bool]:
+    """(rows SQL, count SQL, whether the count reads audit_counts) for a filter combination.
+
+    Named parameters (audit_list_params): :type, :target, then :action, :user, :lo, :hi as the filters
+    need them; the rows query also takes :limit and :offset. Only fixed fragments are concatenated; every
+    value is a parameter.
+    """
+    return _audit_list_sql(*_shape(filters))
+
+
+@lru_cache(maxsize=16)
+def _audit_list_sql(action: bool, user: bool, lo: bool, hi: bool) -> tuple[str, str, bool]:
+    if user and action:
+        index = "audit_logs_target_user_action"
+    elif user:
+        index = "audit_logs_target_user"
+    elif action:
+        index = "audit_logs_target_action"
+    else:
+        index = "audit_logs_target"
+    where = ["type = :type", "target_id = :target"]
+    if action:
+        where.append("action = :action")
+    if user:
+        where.append("user_id = :user")
+    if lo:
+        where.append("created_ms >= :lo")
+    if hi:
+        where.append("created_ms <= :hi")
+    condition = " AND ".join(where)
+    rows = (f"SELECT doc FROM audit_logs INDEXED BY {index} WHERE {condition}"
+            " ORDER BY created_ms DESC, id DESC LIMIT :limit OFFSET :offset")
+    if lo or hi:
+        # A time window cannot use the per-target counters: count the index range (what was asked for).
+        return rows, f"SELECT count(*) FROM audit_logs INDEXED BY {index} WHERE {condition}", False
+    return rows, f"SELECT coalesce(sum(n), 0) FROM audit_counts WHERE {condition}", True
+
+
+def audit_list_params(target_type: str, target_id: str, filters: AuditLogFilter) -> dict[str, Any]:
+    params: dict[str, Any] = {"type": target_type, "target": target_key(target_type, target_id)}
+    if filters.action is not None:
+        params["action"] = filters.action
+    if filters.user_id is not None:
+        params["user"] = filters.user_id.lower()
+    if filters.created_from is not None:
+        params["lo"] = _ceil_ms(filters.created_from)
+    if filters.created_to is not None:
+        params["hi"] = to_ms(filters.created_to)
+    return params
+
+
+def _ceil_ms(at: datetime) -> int:
+    # `from` is inclusive: 10:00:00.0005 admits 10:00:00.001, not 10:00:00.000.
+    return to_ms(at) + (1 if at.microsecond % 1000 else 0)
+
+
+def target_key(target_type: str, target_id: str) -> str:
+    return target_id.lower() if target_type in _UUID_TYPES else target_id
+
+
+# -- the bulk load ----------------------------------------------------------------------------------------
+
+INSERT_USER = "INSERT INTO users (id, email, name, role) VALUES (?, ?, ?, ?)"
+INSERT_OWNER = "INSERT OR IGNORE INTO users (id, email, name, role) VALUES (?, ?, ?, NULL)"  # not in `users`
+INSERT_DASHBOARD = """
+INSERT INTO dashboards (id, name, description, owner_id, tags, kpi_count) VALUES (?, ?, ?, ?, ?, ?)"""
+INSERT_MAPPING = "INSERT INTO mappings (id, tool, name) VALUES (?, ?, ?)"
+INSERT_VIEW_EVENT = "INSERT INTO views (id, dashboard_id, user_id, viewed_ms) VALUES (?, ?, ?, ?)"
+INSERT_AUDIT = """
+INSERT INTO audit_logs (id, type, target_id, action, user_id, created_ms, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"""
+
+# The aggregates of a freshly loaded event log: one GROUP BY each instead of a million upserts. They give
+# what VIEW_APPLY's upserts give view by view (tests/store/test_contract.py compares both with a model).
+BUILD_AGGREGATES = (
+    """INSERT INTO user_dashboard (user_id, dashboard_id, known, last_ms)
+       SELECT v.user_id, v.dashboard_id, v.dashboard_id IN (SELECT id FROM dashboards), max(v.viewed_ms)
+       FROM views AS v GROUP BY v.user_id, v.dashboard_id""",
+    """INSERT INTO dashboard_totals (dashboard_id, known, view_count, unique_viewers, first_ms, last_ms)
+       SELECT v.dashboard_id, v.dashboard_id IN (SELECT id FROM dashboards), count(*),
+              count(DISTINCT v.user_id), min(v.viewed_ms), max(v.viewed_ms)
+       FROM views AS v GROUP BY v.dashboard_id""",
+    f"""INSERT INTO dashboard_days (dashboard_id, day, views)
+       SELECT dashboard_id, (viewed_ms - ((viewed_ms % {MS_PER_DAY}) + {MS_PER_DAY}) % {MS_PER_DAY}) / {MS_PER_DAY},
+              count(*)
+       FROM views GROUP BY 1, 2""",
+    """INSERT INTO audit_counts (type, target_id, action, user_id, n)
+       SELECT type, target_id, action, user_id, count(*) FROM audit_logs GROUP BY 1, 2, 3, 4""",
+)
+
+LOADED = "SELECT 1 FROM meta WHERE key = 'loaded'"
+SCENARIO = "SELECT key, value FROM meta WHERE key IN ('scenario', 'generation')"
+SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+CLAIM_META = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"

@@ -1,0 +1,84 @@
+"""Datasets for the store tests, and a naive model of the answers every store must give."""
+
+from __future__ import annotations
+
+import collections
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from mock_server.datagen import Sizes, generate
+from mock_server.store import Dataset
+from mock_server.timestamps import day_date, iso_ms, ms_from_iso
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKENS = yaml.safe_load((ROOT / "fixtures" / "tokens.yaml").read_text(encoding="utf-8"))
+FIXTURE_USERS = [{**t["user"], "role": t["role"]} for t in TOKENS["tokens"]]
+ACCOUNT = TOKENS["account"]
+ANCHOR = datetime(2026, 11, 25, tzinfo=UTC)
+TODAY = date(2026, 11, 25)
+SMALL = Sizes(users=12, dashboards=8, mappings=4, views=400, audit_logs=300)
+UNKNOWN = "0f0e0d0c-0b0a-4908-8706-050403020100"
+DANA = FIXTURE_USERS[0]
+
+
+def small_dataset(seed: int = 3) -> Dataset:
+    """A fresh dataset each call: views and audit entries may be one-shot, a store reads them once."""
+    return generate(seed=seed, anchor=ANCHOR, users=FIXTURE_USERS, account=ACCOUNT, sizes=SMALL)
+
+
+class Model:
+    """Everything recomputed from the raw view events, the slow obvious way."""
+
+    def __init__(self, dashboards: list[dict], views: list[tuple[str, str, int]]):
+        self.dashboards = {d["dashboardId"]: d for d in dashboards}
+        self.views = list(views)  # (user_id, dashboard_id, ms)
+
+    def record(self, user_id: str, dashboard_id: str, ms: int) -> None:
+        self.views.append((user_id, dashboard_id, ms))
+
+    def of(self, dashboard_id: str) -> list[tuple[str, str, int]]:
+        return [v for v in self.views if v[1] == dashboard_id]
+
+    def stats(self, dashboard_id: str, today: date) -> dict:
+        views = self.of(dashboard_id)
+        per_day = collections.Counter(day_date(ms // 86_400_000) for _, _, ms in views)
+        days = [today - timedelta(days=29 - i) for i in range(30)]
+        daily = [{"date": d.isoformat(), "views": per_day.get(d, 0)} for d in days]
+        return {
+            "dashboardId": dashboard_id,
+            "totalViews": len(views),
+            "uniqueViewers": len({u for u, _, _ in views}),
+            "viewsLast7Days": sum(x["views"] for x in daily[-7:]),
+            "viewsLast30Days": sum(x["views"] for x in daily),
+            "firstViewedAt": iso_ms(min(ms for _, _, ms in views)) if views else None,
+            "lastViewedAt": iso_ms(max(ms for _, _, ms in views)) if views else None,
+            "dailyViews": daily,
+        }
+
+    def most_viewed(self) -> list[tuple[str, int, str]]:
+        rows = []
+        for dashboard_id in self.dashboards:
+            views = self.of(dashboard_id)
+            if views:
+                rows.append((dashboard_id, len(views), max(ms for _, _, ms in views)))
+        rows.sort(key=lambda r: (-r[1], -r[2], r[0]))
+        return [(d, n, iso_ms(last)) for d, n, last in rows]
+
+    def recently_viewed(self, user_id: str) -> list[tuple[str, int, str]]:
+        last: dict[str, int] = {}
+        for u, d, ms in self.views:
+            if u == user_id and d in self.dashboards:
+                last[d] = max(last.get(d, ms), ms)
+        rows = sorted(last.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(d, len(self.of(d)), iso_ms(ms)) for d, ms in rows]
+
+
+def model_of(dataset: Dataset) -> Model:
+    return Model(dataset.dashboards, [(v["userId"], v["dashboardId"], ms_from_iso(v["viewedAt"]))
+                                      for v in dataset.views])
+
+
+def brief(items: list[dict]) -> list[tuple[str, int, str]]:
+    return [(i["dashboardId"], i["viewCount"], i["lastViewedAt"]) for i in items]
