@@ -155,7 +155,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, carry: MockState | 
     app.register_blueprint(docs_blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
 
-    store = carry.store if carry is not None else open_store(config["DB"])
+    store = carry.store if carry is not None else open_store(config["DB"], config["DATABASE_URL"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
     journal = Journal(config["JOURNAL_SIZE"], secrets, config.get("JOURNAL_DIR"))
     if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too

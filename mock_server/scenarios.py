@@ -468,7 +468,7 @@ class ScenarioRuntime:
 
     def sync(self, state) -> None:
         """Cheap unless due: one meta read per `sync_interval_s` per process, none with an in-memory store."""
-        if state.config["DB"] is None:
+        if state.config["DB"] is None and state.config.get("DATABASE_URL") is None:
             return
         now = time.monotonic()
         if now - self._checked < self.sync_interval_s:
