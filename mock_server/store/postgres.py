@@ -305,6 +305,7 @@ class PostgresStore:
             if self._pid != os.getpid():  # without register_at_fork
                 self._forget_parent_connections()
             if self._pool is None:
+                self._probe()  # a clear error at once, where the pool would retry until its timeout
                 pool = ConnectionPool(self.url, min_size=1, max_size=self._pool_size, open=False,
                                       kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
                                       configure=self._configure, name="insights-mock", timeout=60)
@@ -312,16 +313,16 @@ class PostgresStore:
                     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 5)
                 except PoolTimeout as exc:
                     pool.close()
-                    raise StoreError(f"cannot connect to {self.shown_url}: {self._why()}") from exc
+                    raise StoreError(f"cannot connect to {self.shown_url}: the pool could not open its "
+                                     "connections in time") from exc
                 self._pool = pool
             return self._pool
 
-    def _why(self) -> str:
+    def _probe(self) -> None:
         try:
             psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
         except psycopg.Error as exc:
-            return str(exc).strip() or type(exc).__name__
-        return "the pool could not open its connections in time"
+            raise StoreError(f"cannot connect to {self.shown_url}: {str(exc).strip() or type(exc).__name__}") from exc
 
     def _forget_parent_connections(self) -> None:
         """In a forked child: the parent's sockets must neither be used nor closed here (libpq's close sends
