@@ -369,3 +369,24 @@ def test_derived_figures_agree_with_the_events(property_store, n_dashboards, ini
                                                         if candidates[d % len(candidates)] == dashboard_id)
     for user in users:
         assert brief(s.recently_viewed(user["id"], 100)) == model.recently_viewed(user["id"])
+
+
+# -- the throwaway server of the tests (mock_server/testing/postgres.py) --------------------------------------
+
+def test_without_the_server_binaries_the_launcher_names_the_package(monkeypatch):
+    from mock_server.testing import postgres as launcher
+
+    monkeypatch.setattr(launcher.glob, "glob", lambda pattern: [])
+    assert launcher.server_bin_dir() is None
+    with pytest.raises(launcher.PostgresUnavailable, match="apt-get install postgresql"):
+        with launcher.running_postgres():
+            pass
+
+
+def test_the_launcher_finds_the_newest_server_by_glob():
+    from mock_server.testing import postgres as launcher
+
+    found = launcher.server_bin_dir()
+    if found is None:
+        pytest.skip(launcher.INSTALL_HINT)
+    assert found.match("/usr/lib/postgresql/*/bin") and (found / "pg_ctl").exists()
