@@ -200,3 +200,28 @@ def test_the_contract_suite_passes_against_a_replica(fresh_database):
     assert summary and int(summary.group(1)) >= 100, tail
     assert "failed" not in summary.group(2) and "skipped" not in summary.group(2), tail  # every token given
     assert "Traceback" not in err
+
+
+def test_a_scenario_switch_and_a_reset_on_one_replica_are_followed_by_the_other(fresh_database):
+    (a, base_a), (b, base_b) = _serve_replicas(fresh_database(), [], ["--workers", "2"])
+    try:
+        assert _get(base_b, "/dashboard/most-viewed?limit=5")["data"]  # the default scenario has views
+        switched = requests.post(base_a + "/__admin/scenario", json={"name": "empty"}, timeout=60)
+        assert switched.status_code == 200, switched.text
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # each worker of B checks the generation every 0.1 s
+            seen = [requests.get(base_b + "/__admin/scenario", timeout=10).json()["name"] for _ in range(6)]
+            if seen == ["empty"] * 6:
+                break
+            time.sleep(0.1)
+        assert seen == ["empty"] * 6
+        assert _get(base_b, "/dashboard/most-viewed?limit=5")["data"] == []
+        dashboard = "123e4567-e89b-42d3-a456-426614174000"
+        assert requests.post(base_b + url(f"/dashboard/{dashboard}/view"), headers=bearer(WRITERS[0]),
+                             timeout=10).json()["data"]["viewCount"] == 1
+        assert requests.post(base_a + "/__admin/reset", timeout=60).status_code == 200
+        assert _get(base_b, f"/dashboard/{dashboard}/stats")["data"]["totalViews"] == 0  # reset for all
+    finally:
+        outputs = [stop(a), stop(b)]
+    for _, err in outputs:
+        assert "Traceback" not in err
