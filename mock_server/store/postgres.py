@@ -110,8 +110,8 @@ _SQL_BUMP = "UPDATE store_version SET n = n + 1"
 
 # -- a view: one call of this function, in autocommit: one statement, so one transaction ----------------------
 # Its statements run in this order (so every view takes its row locks in the same order). The user's row
-# first: inserted (xmax = 0) means a new viewer of the dashboard, which the totals count; every row written
-# stays locked until the COMMIT, so the count returned is exact. The version is bumped last: the one row every
+# before the totals: inserted (xmax = 0) means a new viewer of the dashboard, which the totals count; every row
+# written stays locked until the COMMIT, so the count returned is exact. The version is bumped last: the one row every
 # writer updates is held for the shortest time. The audit document has the field order datagen writes; an
 # unknown dashboard has no name to show, so no `dashboard` reference. Server-side, because the round trips
 # were most of a view's cost: one call took ~170 µs here where the same statements sent one by one took ~500
