@@ -182,7 +182,8 @@ def test_the_contract_suite_passes_against_a_replica(fresh_database):
         mappings = [m for (m,) in conn.execute("SELECT DISTINCT target_id FROM audit_logs"
                                                " WHERE type = 'tool_mapping' ORDER BY 1 LIMIT 3")]
     assert mappings
-    tokens = {"CONTRACT_MAPPING_IDS": ",".join(mappings), "CONTRACT_TOKEN": "mock-admin-token", "CONTRACT_READONLY_TOKEN": "mock-user-readonly-token",
+    tokens = {"CONTRACT_MAPPING_IDS": ",".join(mappings),
+              "CONTRACT_TOKEN": "mock-admin-token", "CONTRACT_READONLY_TOKEN": "mock-user-readonly-token",
               "CONTRACT_READONLY_ROLE": "User", "CONTRACT_NO_ROLE_TOKEN": "mock-user-token",
               "CONTRACT_NO_ROLE_ROLE": "User", "CONTRACT_NO_SCOPE_TOKEN": "mock-noscope-token",
               "CONTRACT_EXPIRED_TOKEN": "mock-expired-token"}
