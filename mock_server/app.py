@@ -55,7 +55,7 @@ def build_state(config: dict[str, Any], explicit: set[str], carry: State | None 
         anchor, clock, store = carry.anchor, carry.clock, carry.store
     else:
         anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        clock, store = Clock(config["NOW"]), open_store(config["DB"])
+        clock, store = Clock(config["NOW"]), open_store(config["DB"], config["DATABASE_URL"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
     if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too
         journal = carry.journal
@@ -64,7 +64,7 @@ def build_state(config: dict[str, Any], explicit: set[str], carry: State | None 
         journal = Journal(config["JOURNAL_SIZE"], secrets, config.get("JOURNAL_DIR"))
     scenarios = ScenarioRuntime(directory=config["SCENARIOS_DIR"], name=config["SCENARIO"], config=config,
                                 explicit=explicit, anchor=anchor, users=tokens.users, account=tokens.account,
-                                store=store, shared=config["DB"] is not None,
+                                store=store, shared=bool(config["DB"] or config["DATABASE_URL"]),
                                 sync_interval_s=config.get("SCENARIO_SYNC_S", 0.1))
     state = State(
         config=config, spec=spec, tokens=tokens, store=store, clock=clock, anchor=anchor, scenarios=scenarios,

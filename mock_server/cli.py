@@ -2,6 +2,7 @@
 
     insights-mock serve                              werkzeug, threaded, in-memory data, 127.0.0.1:4010
     insights-mock serve --workers 4 --db mock.db     gunicorn with 4 worker processes sharing one SQLite file
+    insights-mock serve --database-url postgresql://mock@db/insights   replicas on several machines, one database
     insights-mock serve --latency 50-300 --error-rate 0.05 --seed 7 --now 2026-11-25T12:00:00Z
     insights-mock serve --scenario empty --reload     a new tenant; edits of fixtures/openapi.yaml apply live
     insights-mock scenarios                          check every scenario file and list them
@@ -25,6 +26,7 @@ from .faults import parse_latency
 from .scenarios import load as load_scenario
 from .spec import SpecError, load_spec
 from .store import StoreError
+from .store.postgres import redact_url
 from .timestamps import iso
 
 # flag -> config key (the env var is MOCK_<key>)
@@ -34,6 +36,9 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--seed", "SEED", {"type": int}, "seed of the generated data and of the fault RNG (default 42)"),
     ("--now", "NOW", {}, "anchor instant of the data, ISO 8601 (default: start of today, UTC)"),
     ("--db", "DB", {}, "SQLite file shared by workers (default: in memory)"),
+    ("--database-url", "DATABASE_URL", {}, "PostgreSQL database shared by replicas and their workers, "
+                                           "postgresql://user[:password]@host[:port]/dbname (instead of --db; "
+                                           "needs the `postgres` extra)"),
     ("--users", "USERS", {"type": int}, "generated users"),
     ("--dashboards", "DASHBOARDS", {"type": int}, "generated dashboards"),
     ("--mappings", "MAPPINGS", {"type": int}, "generated tool mappings"),
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     temp_db = None
-    if config["WORKERS"] > 1 and config["DB"] is None:
+    if config["WORKERS"] > 1 and config["DB"] is None and config["DATABASE_URL"] is None:
         fd, temp_db = tempfile.mkstemp(prefix="insights-mock-", suffix=".db")
         os.close(fd)
         overrides["DB"] = config["DB"] = temp_db
@@ -172,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _data_place(config: dict[str, Any]) -> str:
+    if config["DATABASE_URL"]:
+        return "in " + redact_url(config["DATABASE_URL"])
+    return "in " + config["DB"] if config["DB"] else "in memory"
+
+
 def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     host = config["HOST"]
     shown = f"[{host}]" if ":" in host else host
@@ -179,7 +190,7 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
     workers = config["WORKERS"]
     lines = [
         f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "
-        f"seed {config['SEED']}, data {'in ' + config['DB'] if config['DB'] else 'in memory'})",
+        f"seed {config['SEED']}, data {_data_place(config)})",
         f"  docs:   {url}/docs   (browse and try every operation; the tokens are explained there)",
         f"  scenario: {config['SCENARIO']}   switch: POST {url}/__admin/scenario {{\"name\": \"empty\"}}"
         f"{'   reload: on' if config['RELOAD'] else ''}",

@@ -93,6 +93,14 @@ def _origins(key: str, value: Any) -> tuple[str, ...]:
     return origins
 
 
+def _database_url(key: str, value: Any) -> str | None:
+    text = _optional_str(key, value)
+    if text is not None and not text.startswith(("postgresql://", "postgres://")):
+        # the value is not repeated: it may hold a password
+        raise ConfigError(f"{key} must be a PostgreSQL URL like postgresql://user@host:5432/dbname")
+    return text
+
+
 def _now(key: str, value: Any) -> datetime | None:
     if value is None:
         return None
@@ -114,7 +122,8 @@ def _now(key: str, value: Any) -> datetime | None:
 KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "SEED": (_int(), 42),
     "NOW": (_now, None),
-    "DB": (_optional_str, None),
+    "DB": (_optional_str, None),  # a SQLite file
+    "DATABASE_URL": (_database_url, None),  # a PostgreSQL database (mock_server.store.postgres); not with DB
     "USERS": (_optional_size, None),  # None: the data generator's default size
     "DASHBOARDS": (_optional_size, None),
     "MAPPINGS": (_optional_size, None),
@@ -166,5 +175,8 @@ def load_config(test_config: Mapping[str, Any] | None = None,
         else:
             extra[key] = value
     config = {key: KEYS[key][0](key, value) for key, value in raw.items()}
+    if config["DB"] is not None and config["DATABASE_URL"] is not None:
+        raise ConfigError("DB and DATABASE_URL are two stores: give a SQLite file (--db, MOCK_DB) or a PostgreSQL "
+                          "URL (--database-url, MOCK_DATABASE_URL), not both")
     config.update(extra)
     return config

@@ -8,6 +8,8 @@ A response openapi-core rejects fails the test that made the request.
 from __future__ import annotations
 
 import copy
+import itertools
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -103,3 +105,53 @@ def state(app):
 def generated(state):
     """The generated data the app was loaded with (same seed and anchor), for expectations."""
     return state.make_dataset()
+
+
+# -- a real PostgreSQL server (mock_server/testing/postgres.py), for the PostgreSQL store and replicas -----
+
+REQUIRE_POSTGRES = "INSIGHTS_MOCK_REQUIRE_POSTGRES"  # CI sets it (.ci/run): no server is a failure there
+_database_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of the `postgres` database of a throwaway server started for this test session. Without
+    PostgreSQL's server binaries the tests that need it are skipped, unless INSIGHTS_MOCK_REQUIRE_POSTGRES=1."""
+    from mock_server.testing.postgres import PostgresUnavailable, running_postgres
+
+    try:
+        server = running_postgres()
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        if os.environ.get(REQUIRE_POSTGRES) == "1":
+            pytest.fail(f"{exc} ({REQUIRE_POSTGRES}=1: these tests must run here)")
+        pytest.skip(f"{exc} (the PostgreSQL store's tests need it)")
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fresh_database(postgres_url) -> Callable[[], str]:
+    """A factory: the URL of a new, empty database on the session's server (one per call)."""
+    from mock_server.testing.postgres import create_database
+
+    return lambda: create_database(postgres_url, f"test_{os.getpid()}_{next(_database_names)}")
+
+
+@pytest.fixture
+def make_postgres_store(fresh_database) -> Iterator[Callable[..., object]]:
+    """A factory: a fresh PostgresStore on a fresh database (closed after the test). With `url`, another store
+    on that database (as a second replica opens it)."""
+    from mock_server.store.postgres import PostgresStore
+
+    made = []
+
+    def factory(url: str | None = None, **options):
+        made.append(PostgresStore(url or fresh_database(), **options))
+        return made[-1]
+
+    yield factory
+    for store in made:
+        store.close()

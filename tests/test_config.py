@@ -44,10 +44,22 @@ def test_every_key_has_an_environment_variable():
         "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10", "SCENARIO": "busy",
         "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes",
         "RESPONSE_CACHE": "off"}.items()}
-    assert {key[5:] for key in environ} == set(KEYS)
+    assert {key[5:] for key in environ} == set(KEYS) - {"DATABASE_URL"}  # the other store than DB: below
     config = load_config(environ=environ)
     defaults = load_config(environ={})
-    assert all(config[key] != defaults[key] for key in KEYS)
+    assert all(config[key] != defaults[key] for key in KEYS if key != "DATABASE_URL")
+    url = "postgresql://mock@db.example:5432/insights"
+    assert load_config(environ={"MOCK_DATABASE_URL": url})["DATABASE_URL"] == url != defaults["DATABASE_URL"]
+
+
+def test_a_database_url_and_a_db_file_exclude_each_other():
+    url = "postgresql://mock:secret@db.example/insights"
+    with pytest.raises(ConfigError, match="not both"):
+        load_config({"DATABASE_URL": url}, environ={"MOCK_DB": "/tmp/x.db"})
+    with pytest.raises(ConfigError, match="PostgreSQL URL") as refused:
+        load_config({"DATABASE_URL": "mysql://mock:secret@db.example/insights"}, environ={})
+    assert "secret" not in str(refused.value)
+    assert load_config({"DATABASE_URL": " "}, environ={})["DATABASE_URL"] is None
 
 
 def test_scenario_journal_and_reload_defaults():

@@ -18,6 +18,10 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Protocol
 
 
+class StoreError(RuntimeError):
+    """The database cannot be used (not ours, another schema version, unreachable, locked too long, closed)."""
+
+
 @dataclass(frozen=True)
 class AuditLogFilter:
     """Optional narrowing of an audit-log list; None means "any"."""

@@ -23,15 +23,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from mock_server.store.base import StoreError
 from mock_server.store.changes import Changes
 from mock_server.store.sql import VIEW_APPLY
 
 WAL_SIZE_LIMIT_BYTES = 16 << 20  # the WAL file shrinks back to this when it starts over (after a big load)
 WAL_TRUNCATE_BYTES = 64 << 20  # past this, the writer that just committed empties the WAL (bound_wal)
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used (not ours, another schema version, locked for too long, closed)."""
 
 
 def is_busy(exc: BaseException) -> bool:

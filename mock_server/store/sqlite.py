@@ -21,9 +21,9 @@ import orjson
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store import sql
-from mock_server.store.base import AuditLogFilter, Dataset, Page
+from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError
 from mock_server.store.changes import Changes
-from mock_server.store.connections import (Pool, SingleConnection, StoreError, bound_wal, connect, immediate,
+from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
                                            snapshot)
 from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
 
