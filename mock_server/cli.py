@@ -26,7 +26,7 @@ from .faults import parse_latency
 from .scenarios import load as load_scenario
 from .spec import SpecError, load_spec
 from .store import StoreError
-from .store.postgres import redact_url
+from .store.postgres_sql import redact_url
 from .timestamps import iso
 
 # flag -> config key (the env var is MOCK_<key>)
