@@ -121,4 +121,3 @@ class Journal:
         self._writer = None
         self._ring.clear()
         self._start_lock = threading.Lock()
-

@@ -178,4 +178,3 @@ def body_text(data: bytes, mimetype: str | None, redact: Callable[[str], str],
     if len(encoded) <= BODY_LIMIT and size == len(data):
         return text, False
     return encoded[:BODY_LIMIT].decode("utf-8", "ignore") + f"…[truncated: {size} bytes in all]", True
-
