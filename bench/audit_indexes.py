@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import yaml
 
 import mock_server.store.sqlite as sqlite_store
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import open_store
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mock_helpers import component_validator
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import AuditLogFilter, Dataset, StoreError, open_store
 from mock_server.store import sqlite as sqlite_store
 from mock_server.timestamps import day_date, day_number, iso_ms, ms_from_iso, to_ms

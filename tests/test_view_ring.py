@@ -15,7 +15,7 @@ import orjson
 import pytest
 import yaml
 
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import open_store, view_ring
 from mock_server.store import sqlite as sqlite_store
 from mock_server.store.view_ring import ViewRing
