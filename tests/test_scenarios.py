@@ -1,4 +1,5 @@
-"""scenarios.py: the shipped scenario files, pins made consistent, schema errors, precedence, workers following."""
+"""mock_server/data/ scenarios.py, pins.py and runtime.py: the shipped scenario files, pins made consistent,
+schema errors, precedence, workers following."""
 
 from __future__ import annotations
 
