@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import yaml
 
 import mock_server.store.sql as store_sql
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import open_store
 from mock_server.store.base import AuditLogFilter
 

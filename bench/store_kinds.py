@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml
 
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import open_store
 from mock_server.testing.postgres import create_database, running_postgres
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml
 
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import open_store
 
 ANCHOR = datetime(2026, 11, 25, 12, tzinfo=UTC)

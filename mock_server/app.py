@@ -22,13 +22,13 @@ from .api import handlers
 from .api.cache import ResponseCache
 from .auth import TokenRegistry
 from .config import explicit_keys, load_config
+from .data.runtime import ScenarioRuntime
 from .http.cors import CorsPolicy
 from .http.host_guard import HostGuard
 from .http.pipeline import ApiPipeline
 from .http.routes import Router
 from .journal import Journal, Redactor
 from .operator import operator_app
-from .scenarios import ScenarioRuntime
 from .spec import Spec, load_spec
 from .state import EXTENSION, Clock, State
 from .store import open_store

@@ -22,8 +22,8 @@ from typing import Any
 from . import access_log
 from .auth import TokenFileError, TokenRegistry, may_call
 from .config import ConfigError, load_config
+from .data.scenarios import load as load_scenario
 from .faults import parse_latency
-from .scenarios import load as load_scenario
 from .spec import SpecError, load_spec
 from .store import StoreError
 from .store.postgres_sql import redact_url
@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_scenarios(config: dict[str, Any]) -> int:
     """Each scenario's schema and pins, checked against the token users without generating the bulk data."""
-    from .datagen import Sizes
-    from .scenarios import ScenarioError, Settings, available, build_dataset
+    from .data.generate import Sizes
+    from .data.pins import build_dataset
+    from .data.scenarios import ScenarioError, Settings, available
 
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
     anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -152,7 +152,7 @@ SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
 def explicit_keys(test_config: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> set[str]:
     """The keys given by the environment or test_config (not left at their default), with a value: a
-    scenario may set what is not explicit (mock_server.scenarios)."""
+    scenario may set what is not explicit (mock_server.data.runtime)."""
     environ = os.environ if environ is None else environ
     given = {key for key in KEYS if str(environ.get(ENV_PREFIX + key, "")).strip()}
     given |= {key for key, value in (test_config or {}).items() if key in KEYS and value is not None}

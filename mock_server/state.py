@@ -19,11 +19,11 @@ from typing import Any
 from . import ids
 from .api.cache import ResponseCache
 from .auth import Principal, TokenRegistry
-from .datagen import Sizes
+from .data.generate import Sizes
+from .data.runtime import ScenarioRuntime
 from .faults import Faults
 from .http.cors import CorsPolicy
 from .journal import Journal
-from .scenarios import ScenarioRuntime
 from .spec import Spec
 from .store.base import Dataset, Store
 from .validation import RequestValidator, ResponseValidator

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mock_server import datagen
+from mock_server.data import vocab
 from mock_helpers import component_validator
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.timestamps import iso, ms_from_iso
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ _CHILD = """
 import dataclasses, hashlib, json, sys
 from datetime import datetime, UTC
 import yaml
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 tokens = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
 users = [{**t["user"], "role": t["role"]} for t in tokens["tokens"]]
 ds = generate(seed=int(sys.argv[2]), anchor=datetime(2026, 11, 25, tzinfo=UTC), users=users,
@@ -92,12 +92,12 @@ def test_no_dependence_on_hash_seed_time_zone_or_locale(dataset, env):
 
 def test_enumerations_are_the_specs():
     schemas = SPEC["components"]["schemas"]
-    assert list(datagen.TOOLS) == schemas["ToolMappingRef"]["properties"]["tool"]["enum"]
-    assert list(datagen.AUDIT_TYPES) == schemas["AuditEntityType"]["enum"]
-    assert list(datagen.AUDIT_ACTIONS) == schemas["AuditAction"]["enum"]
+    assert list(vocab.TOOLS) == schemas["ToolMappingRef"]["properties"]["tool"]["enum"]
+    assert list(vocab.AUDIT_TYPES) == schemas["AuditEntityType"]["enum"]
+    assert list(vocab.AUDIT_ACTIONS) == schemas["AuditAction"]["enum"]
     spec_roles = {role for path in SPEC["paths"].values() for op in path.values()
                   if isinstance(op, dict) for role in op.get("x-required-roles", [])}
-    assert set(datagen.ROLES) == spec_roles
+    assert set(vocab.ROLES) == spec_roles
 
 
 def test_every_record_validates_against_the_spec(dataset):
@@ -106,7 +106,7 @@ def test_every_record_validates_against_the_spec(dataset):
     summary = component_validator("DashboardSummary")
     for user in dataset.users:
         user_ref.validate({"userId": user["id"], "email": user["email"], "name": user["name"]})
-        assert user["role"] in datagen.ROLES
+        assert user["role"] in vocab.ROLES
         assert set(user) == {"id", "email", "name", "role"}
     for dashboard in dataset.dashboards:
         # The dataset holds a summary without its view figures; the figures are added only to satisfy
@@ -261,10 +261,10 @@ def test_creations_are_in_the_log(dataset):
     assert {("dashboard", d["dashboardId"]) for d in dataset.dashboards} <= created
     assert {("tool_mapping", m["mappingId"]) for m in dataset.mappings} <= created
     kinds = collections.Counter((a["type"], a["action"]) for a in dataset.audit_logs)
-    for pair in [("dashboard", a) for a in datagen.AUDIT_ACTIONS] + [("tool_mapping", "update"),
+    for pair in [("dashboard", a) for a in vocab.AUDIT_ACTIONS] + [("tool_mapping", "update"),
                                                                       ("tool_mapping", "delete")]:
         assert kinds[pair] > 0, pair
-    assert {t for t, _ in kinds} == set(datagen.AUDIT_TYPES)
+    assert {t for t, _ in kinds} == set(vocab.AUDIT_TYPES)
 
 
 def test_views_are_in_the_window_before_a_mid_day_anchor():

@@ -1,4 +1,4 @@
-"""journal.py: GET/DELETE /__admin/requests, filters, the bounded ring, redaction, several workers."""
+"""mock_server/journal/: GET/DELETE /__admin/requests, filters, the bounded ring, redaction, several workers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""scenarios.py: the shipped scenario files, pins made consistent, schema errors, precedence, workers following."""
+"""mock_server/data/ scenarios.py, pins.py and runtime.py: the shipped scenario files, pins made consistent,
+schema errors, precedence, workers following."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from mock_helpers import ADMIN, AUDITOR, NOW, ROOT, SMALL, TOKENS, bearer, component_validator, operations, url
 from mock_server.faults import Faults
-from mock_server.scenarios import OBJECT_ID_PATTERN, UUID_PATTERN, ScenarioError, available, load, parse
+from mock_server.data.scenarios import OBJECT_ID_PATTERN, UUID_PATTERN, ScenarioError, available, load, parse
 from mock_server.timestamps import iso
 
 SCENARIOS = ROOT / "fixtures" / "scenarios"
@@ -144,7 +145,8 @@ def test_pinned_entities_match_the_spec_schemas(app_factory):
 
 
 def test_busy_is_large_and_skewed():
-    from mock_server.scenarios import build_dataset, settle
+    from mock_server.data.pins import build_dataset
+    from mock_server.data.scenarios import settle
     from mock_server.config import load_config
     from mock_server.auth import TokenRegistry
 

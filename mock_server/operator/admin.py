@@ -25,7 +25,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from .. import journal as journal_mod
-from .. import scenarios
+from ..data import scenarios
 from . import json_response
 from ..errors import ApiError, BadRequest, NotFound, Unauthorized
 from ..state import State

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 
 class StoreError(RuntimeError):
@@ -40,7 +40,7 @@ class Page:
 
 @dataclass
 class Dataset:
-    """Everything a store is loaded with; produced by mock_server.datagen from a seed and an anchor time.
+    """Everything a store is loaded with; produced by mock_server.data.generate from a seed and an anchor time.
 
     users:      {id, email, name, role}
     dashboards: DashboardSummary fields without the view figures:
@@ -48,7 +48,7 @@ class Dataset:
     mappings:   ToolMappingRef {mappingId, tool, name}
     views:      {_id, dashboardId, userId, viewedAt}
     audit_logs: AuditLogEntry, vendor field names
-    views and audit_logs may be one-shot iterators (datagen.stream): a store reads each of them once.
+    views and audit_logs may be one-shot iterators (mock_server.data.generate.stream): a store reads each of them once.
     """
 
     account: str
@@ -109,7 +109,7 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections."""
 
-    # Scenarios (mock_server.scenarios). The generation counts loads; every process sharing the database
+    # Scenarios (mock_server.data.runtime). The generation counts loads; every process sharing the database
     # compares it with its own to follow a switch or a reset made by another process.
 
     def load_scenario(self, dataset: Dataset, name: str) -> int:

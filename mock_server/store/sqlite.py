@@ -200,7 +200,7 @@ class SQLiteStore:
         self._conns.close()
         self._changes.close()
 
-    # -- scenarios (mock_server.scenarios): which one the data is, and a generation every process follows --
+    # -- scenarios (mock_server.data.runtime): which one the data is, and a generation every process follows --
 
     def load_scenario(self, dataset: Dataset, name: str) -> int:
         with self._write() as conn:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mock_server.datagen import Sizes, generate
+from mock_server.data.generate import Sizes, generate
 from mock_server.store import Dataset
 from mock_server.timestamps import day_date, iso_ms, ms_from_iso
 
