@@ -119,7 +119,7 @@ def bound_wal(conn: sqlite3.Connection, wal_path: str) -> None:
     recording views), that hardly ever happens: the WAL grew without end, 443 MB in 10 s of
     bench/write_cost.py's server shape. Past WAL_TRUNCATE_BYTES the writer that just committed runs
     SQLite's TRUNCATE checkpoint: it waits (busy handler) for the writer and the readers, copies what is left
-    and empties the WAL (peaks of 60-120 MB over 30 s of the same load). Busy (another connection is
+    and empties the WAL (peaks of 20-120 MB over 30 s of the same load). Busy (another connection is
     checkpointing): the next commit tries again. A stat per write; no thread."""
     try:
         size = os.stat(wal_path).st_size

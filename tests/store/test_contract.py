@@ -225,6 +225,26 @@ def test_an_older_view_does_not_move_last_viewed_back(store, dataset):
     assert after["viewsLast30Days"] == before["viewsLast30Days"]
 
 
+def test_ties_break_as_documented(make_store):
+    """Equal counts and instants: most viewed and recently viewed by dashboardId ascending, audit entries by
+    _id descending."""
+    s = make_store()
+    users, dashboards = _small_world(3)
+    s.load(Dataset(account=ACCOUNT, users=users, dashboards=dashboards))
+    first, second, third = sorted(d["dashboardId"] for d in dashboards)
+    for dashboard_id in (third, first, second):  # recorded out of order, all at one instant
+        s.record_view(dashboard_id, users[0], ANCHOR)
+    assert [i["dashboardId"] for i in s.most_viewed(10)] == [first, second, third]
+    assert [i["dashboardId"] for i in s.recently_viewed(users[0]["id"], 10)] == [first, second, third]
+    s.record_view(second, users[1], ANCHOR - timedelta(days=1))  # more views beat a later one
+    assert [i["dashboardId"] for i in s.most_viewed(10)] == [second, first, third]
+    s.record_view(first, users[1], ANCHOR)
+    s.record_view(first, users[2], ANCHOR)
+    entries = s.audit_logs("dashboard", first, 1, 10, AuditLogFilter()).items
+    assert len(entries) == 3 and len({e["createdAt"] for e in entries}) == 1
+    assert [e["_id"] for e in entries] == sorted((e["_id"] for e in entries), reverse=True)
+
+
 def test_a_naive_instant_is_utc(store):
     event = store.record_view(UNKNOWN, DANA, datetime(2026, 11, 25, 8, 30))
     assert event["viewedAt"] == "2026-11-25T08:30:00.000Z"
