@@ -1,4 +1,4 @@
-"""Long fuzzing run of the mock: tests/test_fuzz.py with many more examples, and the cases it really ran.
+"""Long fuzzing run of the mock: tests/system/test_fuzz.py with many more examples, and the cases it really ran.
 
     python scripts/fuzz.py                       # 5000 fuzzing examples per operation, seed 20261126
     python scripts/fuzz.py --examples 20000 --seed 7
@@ -57,7 +57,7 @@ def fuzz(args, base_url: str | None, server: str) -> int:
         env = {**os.environ, "FUZZ_EXAMPLES": str(args.examples), "FUZZ_SEED": str(args.seed),
                "FUZZ_REPORT": str(report), "FUZZ_BASE_URL": base_url or "", "FUZZ_SERVER": server}
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "pytest", "tests/test_fuzz.py", "-q", "-p", "no:cacheprovider",
+        result = subprocess.run([sys.executable, "-m", "pytest", "tests/system/test_fuzz.py", "-q", "-p", "no:cacheprovider",
                                  *args.pytest_args], cwd=ROOT, env=env)
         seconds = time.monotonic() - started
         if not report.exists():

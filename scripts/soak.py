@@ -15,7 +15,7 @@ mid-run; the server is restarted on the same file and must start without repair;
 there (before + acknowledged <= after <= before + acknowledged + in flight), and PRAGMA integrity_check is ok.
 Repeated --kills times on the same file.
 
-Both print their figures and exit 1 when a rule is broken. tests/test_load.py and tests/test_crash.py run short
+Both print their figures and exit 1 when a rule is broken. tests/system/test_load.py and tests/system/test_crash.py run short
 variants of the same functions in CI. Linux only (process groups, /proc).
 """
 

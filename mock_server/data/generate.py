@@ -13,7 +13,7 @@ What makes it look real:
   updates/shares/exports, `view` entries that are copies of real view events (same user, dashboard, time),
   and some pipeline/registry/KPI activity (data/audit.py).
 
-The words come from data/vocab.py, whose enumerations mirror openapi.yaml (tests/test_datagen.py checks them
+The words come from data/vocab.py, whose enumerations mirror openapi.yaml (tests/unit/test_datagen.py checks them
 against the spec, so they cannot drift); the instants from data/events.py.
 """
 

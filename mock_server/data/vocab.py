@@ -1,6 +1,6 @@
 """The words of the generated data: roles, tools, audit types and actions, product areas, dashboard kinds.
 
-The public enumerations mirror openapi.yaml (tests/test_datagen.py checks them against the spec, so they
+The public enumerations mirror openapi.yaml (tests/unit/test_datagen.py checks them against the spec, so they
 cannot drift); the underscored ones are the generator's own vocabulary (data/generate.py, data/audit.py).
 """
 

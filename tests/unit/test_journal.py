@@ -356,7 +356,7 @@ if sys.argv[2] == "wait":
 
 
 def _python(*args: str, **kwargs) -> subprocess.Popen:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return subprocess.Popen([sys.executable, "-c", _RECORD_AND_EXIT, *args], cwd=root, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, **kwargs)
 

@@ -120,7 +120,7 @@ def test_authentication_and_authorisation_come_before_validation(client):
 
 
 def test_token_lookup_compares_every_token(monkeypatch):
-    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parent.parent / "fixtures" / "tokens.yaml")
+    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parents[2] / "fixtures" / "tokens.yaml")
     calls = []
     real = auth.hmac.compare_digest
 
@@ -147,7 +147,7 @@ def test_the_expired_token_is_judged_by_the_app_clock(app_factory):
 
 
 def test_the_registry_reads_users_and_account():
-    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parent.parent / "fixtures" / "tokens.yaml")
+    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parents[2] / "fixtures" / "tokens.yaml")
     assert registry.account == "org-acme-acc0"
     assert [u["id"] for u in registry.users] == [t["user"]["id"] for t in TOKENS]
     assert all(set(u) == {"id", "email", "name", "role"} for u in registry.users)
@@ -184,8 +184,8 @@ def test_may_call_agrees_with_authorize_for_every_token_and_operation():
     from mock_server.errors import Forbidden
     from mock_server.spec import load_spec
 
-    spec = load_spec(auth.Path(__file__).resolve().parent.parent / "openapi.yaml")
-    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parent.parent / "fixtures" / "tokens.yaml")
+    spec = load_spec(auth.Path(__file__).resolve().parents[2] / "openapi.yaml")
+    registry = TokenRegistry.from_file(auth.Path(__file__).resolve().parents[2] / "fixtures" / "tokens.yaml")
     verdicts = set()
     for _, principal in registry.entries():
         for op in spec.operations.values():

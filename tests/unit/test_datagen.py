@@ -22,7 +22,7 @@ from mock_helpers import component_validator
 from mock_server.data.generate import Sizes, generate
 from mock_server.timestamps import iso, ms_from_iso
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
 TOKENS = yaml.safe_load((ROOT / "fixtures" / "tokens.yaml").read_text(encoding="utf-8"))
 ACCOUNT = TOKENS["account"]

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 PREFIX = "/api/v2/insights/kpis/audit-logs"
 SPEC_URI = "urn:insights-mock:openapi"
 

@@ -1,4 +1,4 @@
-"""spec.py: what the server derives from openapi.yaml at start-up. (tests/test_spec.py checks the document.)"""
+"""spec.py: what the server derives from openapi.yaml at start-up. (tests/tooling/test_spec.py checks the document.)"""
 
 from __future__ import annotations
 
