@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Callable, Iterable, Protocol
+
+from mock_server.timestamps import day_date, day_number, iso_ms
 
 
 class StoreError(RuntimeError):
@@ -57,6 +60,40 @@ class Dataset:
     mappings: list[dict] = field(default_factory=list)
     views: Iterable[dict] = field(default_factory=list)
     audit_logs: Iterable[dict] = field(default_factory=list)
+
+
+STATS_DAYS = 30  # the daily series of DashboardStats ends today
+
+
+def stats_window(today: date) -> tuple[int, int]:
+    """The first and last day (days since the epoch, UTC) of the stats window that ends `today`."""
+    last = day_number(today)
+    return last - STATS_DAYS + 1, last
+
+
+def dashboard_stats(dashboard_id: str, today: date, totals: tuple | None, per_day: dict[int, int]) -> dict:
+    """A DashboardStats from what a store read: `totals` (view count, unique viewers, first and last view in
+    epoch ms) or None for a dashboard never viewed, and the views per day of the window."""
+    first_day, last_day = stats_window(today)
+    daily = [{"date": text, "views": per_day.get(d, 0)}
+             for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day))]
+    view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
+    return {
+        "dashboardId": dashboard_id,
+        "totalViews": view_count,
+        "uniqueViewers": unique,
+        "viewsLast7Days": sum(item["views"] for item in daily[-7:]),
+        "viewsLast30Days": sum(item["views"] for item in daily),
+        "firstViewedAt": iso_ms(first_ms) if first_ms is not None else None,
+        "lastViewedAt": iso_ms(last_ms) if last_ms is not None else None,
+        "dailyViews": daily,
+    }
+
+
+@lru_cache(maxsize=16)
+def _day_texts(first_day: int) -> tuple[str, ...]:
+    """The ISO dates of a stats window; the same window serves a whole day of requests."""
+    return tuple(day_date(d).isoformat() for d in range(first_day, first_day + STATS_DAYS))
 
 
 class Store(Protocol):

@@ -47,10 +47,10 @@ except ImportError:  # the `postgres` extra is not installed: PostgresStore says
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError
+from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
 from mock_server.store.sql import audit_list_params
 from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, LOAD_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _DATA_TABLES, _INDEXES, _INDEX_NAMES, _SQL_BUMP, NOT_LOADED_SQLSTATE, _SQL_CREATE_RECORD_VIEW, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, _SQL_BUILD_AGGREGATES, redact_url, _target_key, audit_page_sql, _summary)
-from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
+from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
 
 # Stores of this process, so that a forked child drops the connections it inherited (see _after_fork).
 _STORES: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
@@ -280,22 +280,11 @@ class PostgresStore:
 
     def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
         dashboard_id = dashboard_id.lower()
-        last_day = day_number(today)
-        first_day = last_day - 29
+        first_day, last_day = stats_window(today)
         view_count, unique, first_ms, last_ms, days = self._one(
             SQL_STATS, {"id": dashboard_id, "first": first_day, "last": last_day})
-        per_day = {day: views for day, views in days or ()}
-        daily = [{"date": day_date(d).isoformat(), "views": per_day.get(d, 0)} for d in range(first_day, last_day + 1)]
-        return {
-            "dashboardId": dashboard_id,
-            "totalViews": view_count or 0,
-            "uniqueViewers": unique or 0,
-            "viewsLast7Days": sum(item["views"] for item in daily[-7:]),
-            "viewsLast30Days": sum(item["views"] for item in daily),
-            "firstViewedAt": iso_ms(first_ms) if first_ms is not None else None,
-            "lastViewedAt": iso_ms(last_ms) if last_ms is not None else None,
-            "dailyViews": daily,
-        }
+        totals = (view_count, unique, first_ms, last_ms) if view_count is not None else None
+        return dashboard_stats(dashboard_id, today, totals, {day: views for day, views in days or ()})
 
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
                    filters: AuditLogFilter) -> Page:

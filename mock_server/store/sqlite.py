@@ -14,18 +14,17 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from functools import lru_cache
 
 import orjson
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store import sql
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError
+from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
 from mock_server.store.changes import Changes
 from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
                                            snapshot)
-from mock_server.timestamps import MS_PER_DAY, day_date, day_number, iso_ms, ms_from_iso, to_ms
+from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "DEFAULT_LOAD_WAIT_S", "SQLiteStore", "StoreError", "open_store"]
 
@@ -135,25 +134,12 @@ class SQLiteStore:
 
     def dashboard_stats(self, dashboard_id: str, today: date) -> dict:
         dashboard_id = dashboard_id.lower()
-        last_day = day_number(today)
-        first_day = last_day - 29
+        first_day, last_day = stats_window(today)
         params = {"id": dashboard_id, "first": first_day, "last": last_day}
         with self._read() as conn:
             totals = conn.execute(sql.STATS_TOTALS, params).fetchone()
             per_day = dict(conn.execute(sql.STATS_DAYS, params).fetchall())
-        daily = [{"date": text, "views": per_day.get(d, 0)}
-                 for d, text in zip(range(first_day, last_day + 1), _day_texts(first_day, last_day))]
-        view_count, unique, first_ms, last_ms = totals if totals else (0, 0, None, None)
-        return {
-            "dashboardId": dashboard_id,
-            "totalViews": view_count,
-            "uniqueViewers": unique,
-            "viewsLast7Days": sum(item["views"] for item in daily[-7:]),
-            "viewsLast30Days": sum(item["views"] for item in daily),
-            "firstViewedAt": iso_ms(first_ms) if first_ms is not None else None,
-            "lastViewedAt": iso_ms(last_ms) if last_ms is not None else None,
-            "dailyViews": daily,
-        }
+        return dashboard_stats(dashboard_id, today, totals, per_day)
 
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
                    filters: AuditLogFilter) -> Page:
@@ -236,12 +222,6 @@ def _summary(row: tuple) -> dict:
     return {"dashboardId": dashboard_id, "name": name, "description": description, "owner": owner,
             "tags": orjson.loads(tags), "kpiCount": kpi_count, "viewCount": view_count,
             "lastViewedAt": iso_ms(last_ms)}
-
-
-@lru_cache(maxsize=16)
-def _day_texts(first_day: int, last_day: int) -> tuple[str, ...]:
-    """The ISO dates of a stats window; the same window serves a whole day of requests."""
-    return tuple(day_date(d).isoformat() for d in range(first_day, last_day + 1))
 
 
 def _load(conn: sqlite3.Connection, dataset: Dataset) -> None:

@@ -82,3 +82,13 @@ def model_of(dataset: Dataset) -> Model:
 
 def brief(items: list[dict]) -> list[tuple[str, int, str]]:
     return [(i["dashboardId"], i["viewCount"], i["lastViewedAt"]) for i in items]
+
+
+def record_many(store, dashboard_id: str, user: dict, calls: int, out: list, errors: list) -> None:
+    """Record `calls` views of `user` one second apart; the counts answered go to `out`, failures to `errors`
+    (a thread's body in the concurrency tests: the test fails on any error)."""
+    for i in range(calls):
+        try:
+            out.append(store.record_view(dashboard_id, user, ANCHOR + timedelta(seconds=i))["viewCount"])
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on any
+            errors.append(repr(exc))

@@ -21,7 +21,7 @@ from mock_server.store import AuditLogFilter, Dataset, Store, StoreError
 from mock_server.timestamps import day_number, iso_ms, ms_from_iso, to_ms
 
 from .conftest import open_kind
-from .model import ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, small_dataset
+from .model import ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, record_many, small_dataset
 
 shared_database = pytest.mark.shared_database
 
@@ -432,19 +432,11 @@ def test_claim_load_scenario_and_meta(store):
 
 # -- concurrency -------------------------------------------------------------------------------------------
 
-def _record_many(store, dashboard_id: str, user: dict, calls: int, out: list, errors: list) -> None:
-    for i in range(calls):
-        try:
-            out.append(store.record_view(dashboard_id, user, ANCHOR + timedelta(seconds=i))["viewCount"])
-        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on any
-            errors.append(repr(exc))
-
-
 def record_in_threads(store, dashboard_id: str, users: list[dict], calls: int) -> tuple[list[int], list[str]]:
     """One thread per user, each recording `calls` views; the counts answered and any errors."""
     counts: list[int] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=_record_many, args=(store, dashboard_id, u, calls, counts, errors))
+    threads = [threading.Thread(target=record_many, args=(store, dashboard_id, u, calls, counts, errors))
                for u in users]
     for t in threads:
         t.start()
@@ -490,7 +482,7 @@ def test_processes_and_threads_recording_at_once_count_exactly(make_store, datab
         w.start()
     parent_counts: list[int] = []
     parent_errors: list[str] = []
-    _record_many(s, target, DANA, calls, parent_counts, parent_errors)  # the parent writes meanwhile too
+    record_many(s, target, DANA, calls, parent_counts, parent_errors)  # the parent writes meanwhile too
     results = [queue.get(timeout=180) for _ in workers]
     for w in workers:
         w.join(timeout=60)

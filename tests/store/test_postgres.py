@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import threading
 import time
-from datetime import timedelta
 
 import psycopg
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from mock_server.store import AuditLogFilter, Dataset, StoreError, open_store
 from mock_server.store import postgres as pg_store
 
-from .model import ANCHOR, DANA, TODAY, UNKNOWN, model_of, small_dataset
+from .model import ANCHOR, DANA, TODAY, UNKNOWN, model_of, record_many, small_dataset
 
 
 
@@ -86,18 +85,10 @@ def test_redact_url_drops_passwords_only():
 
 # -- one database, several stores (replicas) ----------------------------------------------------------------
 
-def _record_many(store, dashboard_id: str, user: dict, calls: int, out: list, errors: list) -> None:
-    for i in range(calls):
-        try:
-            out.append(store.record_view(dashboard_id, user, ANCHOR + timedelta(seconds=i))["viewCount"])
-        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on any
-            errors.append(repr(exc))
-
-
 def _record_in_threads(stores: list, dashboard_id: str, users: list[dict], calls: int):
     counts: list[int] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=_record_many, args=(stores[i % len(stores)], dashboard_id, u, calls,
+    threads = [threading.Thread(target=record_many, args=(stores[i % len(stores)], dashboard_id, u, calls,
                                                            counts, errors)) for i, u in enumerate(users)]
     for t in threads:
         t.start()
@@ -174,7 +165,7 @@ def test_forked_processes_and_threads_never_lose_or_repeat_a_count(make_postgres
         w.start()
     parent_counts: list[int] = []
     parent_errors: list[str] = []
-    _record_many(s, target, DANA, 25, parent_counts, parent_errors)  # the parent writes meanwhile
+    record_many(s, target, DANA, 25, parent_counts, parent_errors)  # the parent writes meanwhile
     results = [queue.get(timeout=120) for _ in workers]
     for w in workers:
         w.join(timeout=60)
