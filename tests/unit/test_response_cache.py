@@ -1,7 +1,7 @@
-"""response_cache.py: a GET's answer is reused while the data is unchanged, and never after a write.
+"""api/cache.py: a GET's answer is reused while the data is unchanged, and never after a write.
 
 Unit tests of ResponseCache with a version under the test's control, then the app: two apps on one --db
-file stand for two gunicorn workers; both request paths (the fast path and Flask's) are covered."""
+file stand for two gunicorn workers (tests/system/test_replicas.py does the same for PostgreSQL replicas)."""
 
 from __future__ import annotations
 
@@ -116,11 +116,11 @@ def test_parameters_that_cannot_make_a_key_are_never_kept():
 STATS = "/dashboard/{}/stats"
 
 
-@pytest.fixture(params=[True, False], ids=["fast-path", "flask"])
-def workers(request, tmp_path):
+@pytest.fixture
+def workers(tmp_path):
     """Two apps on one database file, as two gunicorn workers."""
     db = str(tmp_path / "mock.db")
-    apps = [make_app(DB=db, FAST_PATH=request.param) for _ in range(2)]
+    apps = [make_app(DB=db) for _ in range(2)]
     yield apps
     for app in apps:
         app.extensions["insights_mock"].store.close()
