@@ -176,10 +176,8 @@ def tree_memory(root: int) -> dict:
             "tree_pss_mb": round(sum(_pss_kb(p) for p in pids) / 1024, 1), "processes": len(pids)}
 
 
-def connection_split(root: int, port: int) -> list[int]:
-    """Established connections on `port` held by each process of the tree, largest first. gunicorn's
-    workers share one listening socket and a kept-alive connection stays with the worker that accepted
-    it: a [32] split on two workers means one worker served everything."""
+def _socket_inodes(port: int, state: str) -> set[str]:
+    """The inodes of the TCP sockets on local `port` in `state` (a /proc/net/tcp state code, hex)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -187,10 +185,18 @@ def connection_split(root: int, port: int) -> list[int]:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED
+                    if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
                         inodes.add(fields[9])
         except OSError:
             continue
+    return inodes
+
+
+def connection_split(root: int, port: int) -> list[int]:
+    """Established connections on `port` held by each process of the tree, largest first. gunicorn's
+    workers share one listening socket and a kept-alive connection stays with the worker that accepted
+    it: a [32] split on two workers means one worker served everything."""
+    inodes = _socket_inodes(port, "01")  # ESTABLISHED
     split = []
     for pid in process_tree(root):
         held = 0
@@ -212,17 +218,7 @@ def connection_split(root: int, port: int) -> list[int]:
 def listening_pids(port: int) -> list[int]:
     """The processes holding a listening TCP socket on `port` (e.g. a PostgreSQL postmaster started by
     pg_ctl, which is no child of ours). Needs the right to read their /proc/<pid>/fd (root, or the owner)."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
-                        inodes.add(fields[9])
-        except OSError:
-            continue
+    inodes = _socket_inodes(port, "0A")  # LISTEN
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

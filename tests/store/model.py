@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import multiprocessing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -92,3 +93,18 @@ def record_many(store, dashboard_id: str, user: dict, calls: int, out: list, err
             out.append(store.record_view(dashboard_id, user, ANCHOR + timedelta(seconds=i))["viewCount"])
         except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on any
             errors.append(repr(exc))
+
+
+def start_together(worker, args, n: int = 4) -> tuple[list[bool], int]:
+    """Fork `n` processes running `worker(*args(barrier, calls, results))` at once: stores racing to load one
+    database. What each reported (True: it loaded), and how many times the dataset was made."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, calls, results = ctx.Barrier(n), ctx.Value("i", 0), ctx.Queue()
+    workers = [ctx.Process(target=worker, args=args(barrier, calls, results)) for _ in range(n)]
+    for w in workers:
+        w.start()
+    loaded = sorted(results.get(timeout=180) for _ in workers)
+    for w in workers:
+        w.join(timeout=60)
+        assert w.exitcode == 0
+    return loaded, calls.value

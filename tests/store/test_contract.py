@@ -21,7 +21,8 @@ from mock_server.store import AuditLogFilter, Dataset, Store, StoreError
 from mock_server.timestamps import day_number, iso_ms, ms_from_iso, to_ms
 
 from .conftest import open_kind
-from .model import ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, record_many, small_dataset
+from .model import (ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, record_many, small_dataset,
+                    start_together)
 
 shared_database = pytest.mark.shared_database
 
@@ -514,19 +515,11 @@ def _ensure_loaded_worker(kind: str, database, barrier, calls, results, slow_s: 
 @shared_database
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
 def test_stores_starting_together_load_once(make_store, database):
-    ctx = multiprocessing.get_context("fork")
-    n = 4
-    barrier, calls, results = ctx.Barrier(n), ctx.Value("i", 0), ctx.Queue()
-    workers = [ctx.Process(target=_ensure_loaded_worker, args=(make_store.kind, database, barrier, calls, results,
-                                                               0.5)) for _ in range(n)]
-    for w in workers:
-        w.start()
-    loaded = sorted(results.get(timeout=180) for _ in workers)
-    for w in workers:
-        w.join(timeout=60)
-        assert w.exitcode == 0
-    assert loaded == [False] * (n - 1) + [True]
-    assert calls.value == 1
+    loaded, calls = start_together(_ensure_loaded_worker,
+                                   lambda barrier, calls, results: (make_store.kind, database, barrier, calls,
+                                                                    results, 0.5))
+    assert loaded == [False, False, False, True]
+    assert calls == 1
     assert brief(make_store().most_viewed(100)) == model_of(small_dataset()).most_viewed()
 
 

@@ -19,7 +19,7 @@ from mock_server.store import AuditLogFilter, Dataset, StoreError, open_store
 from mock_server.store import connections, sql
 from mock_server.store import sqlite as sqlite_store
 
-from .model import ANCHOR, DANA, TODAY, UNKNOWN, brief, model_of, small_dataset
+from .model import ANCHOR, DANA, TODAY, UNKNOWN, brief, model_of, small_dataset, start_together
 
 
 @pytest.fixture
@@ -253,19 +253,10 @@ def _ensure_loaded_worker(path: str, barrier, calls, results, busy_timeout_ms: i
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
 def test_a_load_longer_than_the_busy_timeout_is_waited_for(tmp_path):
     path = str(tmp_path / "start.db")
-    ctx = multiprocessing.get_context("fork")
-    n = 4
-    barrier, calls, results = ctx.Barrier(n), ctx.Value("i", 0), ctx.Queue()
-    workers = [ctx.Process(target=_ensure_loaded_worker, args=(path, barrier, calls, results, 100, 1.0))
-               for _ in range(n)]
-    for w in workers:
-        w.start()
-    loaded = sorted(results.get(timeout=180) for _ in workers)
-    for w in workers:
-        w.join(timeout=60)
-        assert w.exitcode == 0
-    assert loaded == [False] * (n - 1) + [True]
-    assert calls.value == 1
+    loaded, calls = start_together(_ensure_loaded_worker,
+                                   lambda barrier, calls, results: (path, barrier, calls, results, 100, 1.0))
+    assert loaded == [False, False, False, True]
+    assert calls == 1
     s = open_store(path)
     assert brief(s.most_viewed(100)) == model_of(small_dataset()).most_viewed()
     s.close()
