@@ -61,6 +61,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="insights-mock",
                                      description="Spec-first mock of the Insights Audit Logs API.")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="the package's version and that of the spec it serves by default")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the mock",
                                 description="Serve the mock. Every option also reads MOCK_<NAME> from the "
@@ -86,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tokens-file", dest="TOKENS_FILE", default=None, help="tokens fixture (the users pins "
                                                                                  "may refer to)")
     return parser
+
+
+def version_text() -> str:
+    """"insights-mock 0.1.0 (spec 2.0.0: Insights Audit Logs API)": the default spec's info, as served."""
+    from importlib import metadata
+
+    try:
+        package = metadata.version("insights-mock")
+    except metadata.PackageNotFoundError:  # run from a checkout without an install
+        package = "unknown"
+    try:
+        info = load_spec(load_config({})["SPEC_FILE"]).document.get("info", {})
+        spec = f"spec {info.get('version', '?')}: {info.get('title', '?')}"
+    except (ConfigError, SpecError) as exc:
+        spec = f"spec unreadable: {exc}"
+    return f"insights-mock {package} ({spec})"
 
 
 def check_scenarios(config: dict[str, Any]) -> int:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, redirect, request
 
 from .. import access_log
 from ..http.cors import is_preflight
@@ -31,6 +31,8 @@ def operator_app(state: State, flask_config: dict[str, Any]) -> Flask:
     app.register_blueprint(admin.blueprint())
     app.register_blueprint(docs.blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
+    # A person opening the mock's address in a browser wants the API reference, not a JSON 404.
+    app.add_url_rule("/", endpoint="root", view_func=lambda: redirect("/docs", 302), methods=["GET"])
     app.before_request(_before)
     app.after_request(_after)
     return app

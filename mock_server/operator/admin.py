@@ -139,10 +139,14 @@ def switch_scenario() -> Response:
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
+JOURNAL_FILTERS = ("limit", "operationId", "status", "method", "since")
+
+
 def get_requests() -> Response:
     state = State.current()
     args = request.args
-    problems = []
+    problems = [{"location": "query", "name": name, "message": f"not a filter; the filters are {', '.join(JOURNAL_FILTERS)}"}
+                for name in args if name not in JOURNAL_FILTERS]  # a misspelt filter must not show everything
     limit = 50
     if "limit" in args:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -252,3 +253,11 @@ def test_an_invalid_scenario_file_at_start_exits_2_naming_it(served, capsys, tmp
     assert cli.main(["serve", "--scenarios-dir", str(tmp_path), "--scenario", "broken"]) == 2
     assert f"{tmp_path / 'broken.yaml'}: errorRate: 'often' is not of type 'number'" in capsys.readouterr().err
     assert served == []
+
+
+def test_version_names_the_package_and_the_spec(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"insights-mock \d+\.\d+\.\d+\S* \(spec 2\.0\.0: Insights Audit Logs API\)\n",
+                        capsys.readouterr().out)

@@ -260,3 +260,9 @@ def test_a_local_frontend_may_clear_the_journal(client):
     assert preflight.status_code == 200 and "DELETE" in preflight.headers["Access-Control-Allow-Methods"]
     cleared = client.delete("/__admin/requests", headers=origin)
     assert cleared.status_code == 200 and cleared.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+
+
+def test_the_root_sends_a_browser_to_the_api_reference(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/docs"
+    assert client.get("/", follow_redirects=True).mimetype == "text/html"

@@ -83,6 +83,15 @@ def test_bad_filters_are_a_400_in_the_error_schema(client, query):
     assert response.json["details"][0]["location"] == "query"
 
 
+@pytest.mark.parametrize("query", ["?user=a@b.c", "?operationid=getAuditLog", "?limit=5&Status=404"])
+def test_an_unknown_filter_is_a_400_naming_it_not_everything(client, query):
+    name = query.split("&")[-1].lstrip("?").split("=")[0]
+    response = client.get("/__admin/requests" + query)
+    assert response.status_code == 400
+    [detail] = response.json["details"]
+    assert detail["name"] == name and "operationId" in detail["message"]
+
+
 def test_the_ring_is_bounded_and_can_be_cleared(app_factory):
     client = app_factory(JOURNAL_SIZE=3).test_client()
     for limit in range(1, 6):
