@@ -39,6 +39,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import charts
 import harness as h
 import run
 
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a setting of the bench's PostgreSQL server (repeatable)")
     p.add_argument("--no-install", action="store_true", help="do not apt-get install hey when missing")
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
+    p.add_argument("--charts", action=argparse.BooleanOptionalAction, default=True,
+                   help="PNG charts beside the JSON (bench/charts.py; needs matplotlib, else a note) (on)")
     args = p.parse_args(argv)
     if args.duration is None:
         args.duration = 2.0 if args.quick else 10.0
@@ -341,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     path = h.write_json("fixed-rate", report, args.out)
     print_report(report)
     print(f"\nfigures written to {path}")
+    if args.charts:
+        charts.after_run(path)
     return 0
 
 

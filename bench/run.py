@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import charts
 import harness as h
 import postgres
 from harness import API, Server, WrkSettings
@@ -134,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a setting of the bench's PostgreSQL server (repeatable), e.g. synchronous_commit=off")
     p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
+    p.add_argument("--charts", action=argparse.BooleanOptionalAction, default=True,
+                   help="PNG charts beside the JSON (bench/charts.py; needs matplotlib, else a note) (on)")
     args = p.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.duration = args.duration if args.duration is not None else (2 if args.quick else 10)
@@ -865,6 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     path = h.write_json("run", report, args.out)
     print_report(report, ops)
     print(f"\nfigures written to {path}")
+    if args.charts:
+        charts.after_run(path)
     return 0
 
 

@@ -25,6 +25,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import charts  # noqa: E402
 import fixed_rate  # noqa: E402
 import harness as h  # noqa: E402
 import postgres  # noqa: E402
@@ -492,6 +493,24 @@ def test_running_postgres_gives_a_database_and_removes_it(starter):
     assert gone.returncode != 0  # the server is stopped
 
 
+def test_charts_draws_pngs_of_the_example_jsons(tmp_path):
+    """bench/charts.py on the committed example JSONs (run.py, fixed_rate.py, and scaling.py's older format):
+    every chart comes out as a non-empty PNG."""
+    try:
+        import matplotlib  # noqa: F401, PLC0415
+    except ImportError:
+        pytest.skip("matplotlib is not installed (pip install -e '.[bench]' or '.[test]'): no charts to check")
+    results = BENCH / "results"
+    jsons = [results / f"example-{name}.json" for name in ("run", "fixed-rate", "scaling")]
+    assert charts.main([*map(str, jsons), "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["example-fixed-rate-latency.png", "example-run-p99.png", "example-run-rps.png",
+                     "example-scaling-curves.png"]
+    for name in names:
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, name
+
+
 # --- live: run.py --quick and fixed_rate.py --quick ------------------------------------------------
 
 def _run_script(script: str, args: list[str], out: Path) -> dict:
@@ -533,6 +552,7 @@ def test_run_quick_measures_the_mock_and_the_flask_floor(quick_run):
     assert len(judged) == 2 and set(judged.values()) <= {"met", "NOT MET"}  # judged: both servers ran
     assert report["startup"]["default serve"]["median_s"] > 0
     assert "default start-up" in stdout and "rps >= 0.9x flask-floor" in stdout
+    assert "chart written to" in stdout or "note: no charts" in stdout
 
 
 def test_run_quick_measures_mock_postgres_when_it_can(quick_run):
