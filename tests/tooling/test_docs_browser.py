@@ -4,7 +4,9 @@ The served mock's page must list the seven operations, take a fixture token thro
 dialog, and a "Try it out" -> Execute must reach this mock and show 200, which the mock's access log
 confirms. No request may leave the mock's origin (the page works offline), and the page must run without
 console errors (a CSP violation is one). A screenshot is written to the test's tmp dir and, when
-DOCS_SCREENSHOT_DIR is set, there too (CI keeps it).
+DOCS_SCREENSHOT_DIR is set, there too (CI keeps it). DOCS_README_SCREENSHOT=docs/images/docs-page.png (a
+path, relative to the checkout's root) also writes the README's picture of /docs there: the token panel and
+an executed operation, in the viewport. Unset (the default), nothing in the checkout is written.
 
 Without /usr/bin/chromium (or INSIGHTS_MOCK_CHROMIUM) the test skips, unless INSIGHTS_MOCK_REQUIRE_BROWSER=1
 (CI), where it fails.
@@ -20,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from mock_helpers import NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Debian's chromium by default; INSIGHTS_MOCK_CHROMIUM names another Chromium or Chrome binary.
 CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
@@ -83,6 +87,30 @@ def _execute(page, operation_id: str) -> None:
     block.locator(".live-responses-table tr.response td.response-col_status").first.wait_for()
 
 
+def _readme_screenshot(page, block, target: Path) -> None:
+    """The README's picture: from the server and Authorize bar down to the executed operation and its 200
+    (the page as a person sees it after step 2 of "A first session"), in 256 colours when Pillow is here
+    (matplotlib, in the test extra, brings it) to keep the checkout small."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shot = target.with_name(target.stem + ".tmp.png")
+    top = page.locator(".scheme-container").bounding_box()
+    bottom = block.locator(".live-responses-table").first.bounding_box()
+    scroll = page.evaluate("window.scrollY")
+    y0 = top["y"] + scroll
+    clip = {"x": 0, "y": y0, "width": page.viewport_size["width"],
+            "height": min(bottom["y"] + scroll + bottom["height"] + 16 - y0, 1400)}
+    page.screenshot(path=str(shot), full_page=True, clip=clip)
+    try:
+        from PIL import Image  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        with Image.open(shot) as image:
+            image.convert("RGB").quantize(256).save(shot, optimize=True)
+    assert shot.stat().st_size > 10_000
+    shot.replace(target)
+
+
 def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_path):
     from playwright.sync_api import expect
 
@@ -143,6 +171,8 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
         for shot in shots:
             shutil.copy(shot, target / shot.name)
     assert all(shot.stat().st_size > 10_000 for shot in shots)
+    if os.environ.get("DOCS_README_SCREENSHOT"):
+        _readme_screenshot(page, block, ROOT / os.environ["DOCS_README_SCREENSHOT"])
 
     # persistAuthorization: after a reload the token is still applied, without the dialog.
     page.reload()
