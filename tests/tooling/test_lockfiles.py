@@ -1,0 +1,67 @@
+"""requirements/: the pip-compile locks CI installs from agree with pyproject.toml's ranges and with each other.
+
+A dependency added to pyproject.toml without regenerating the locks (the commands are in their headers) fails
+here, not in a fresh `python3 dev.py serve` that imports a package the lock never installed.
+"""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from mock_helpers import ROOT
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def pins(name: str) -> dict[str, str]:
+    pinned = {}
+    for line in (ROOT / "requirements" / name).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            package, _, version = line.partition("==")
+            assert version, f"requirements/{name}: {line!r} is not pinned with =="
+            pinned[canonicalize_name(package)] = version
+    return pinned
+
+
+def unmet(requirements: list[str], pinned: dict[str, str]) -> list[str]:
+    wrong = []
+    for text in requirements:
+        req = Requirement(text)
+        version = pinned.get(canonicalize_name(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            wrong.append(f"{text} (locked: {version})")
+        wrong += [f"{req.name}[{extra}]: {req.name}-{extra} missing" for extra in req.extras
+                  if canonicalize_name(f"{req.name}-{extra}") not in pinned]
+    return wrong
+
+
+def test_the_runtime_lock_meets_the_dependencies_and_holds_nothing_else():
+    runtime = pins("runtime.txt")
+    assert unmet(PROJECT["dependencies"], runtime) == []
+    for tool in ("pytest", "tox", "playwright", "schemathesis", "openapi-core", "psycopg"):
+        assert tool not in runtime, f"{tool} is a test tool: requirements/runtime.txt is what serving needs"
+
+
+def test_the_test_lock_meets_the_test_and_postgres_extras_and_tox():
+    test = pins("test.txt")
+    extras = PROJECT["optional-dependencies"]
+    tools = [line for line in (ROOT / "requirements" / "tools.in").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert unmet(PROJECT["dependencies"] + extras["test"] + extras["postgres"] + tools, test) == []
+
+
+def test_serving_runs_the_versions_the_tests_ran():
+    test = pins("test.txt")
+    assert {name: version for name, version in pins("runtime.txt").items() if test.get(name) != version} == {}
+
+
+def test_tox_installs_from_the_test_lock():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert tox["testenv"]["deps"].split() == ["-r", "requirements/test.txt"]
+    assert tox["testenv"]["constrain_package_deps"] == "true" and tox["testenv"]["package"] == "editable"
