@@ -65,3 +65,53 @@ def test_tox_installs_from_the_test_lock():
     tox.read(ROOT / "tox.ini")
     assert tox["testenv"]["deps"].split() == ["-r", "requirements/test.txt"]
     assert tox["testenv"]["constrain_package_deps"] == "true" and tox["testenv"]["package"] == "editable"
+
+
+def test_dev_py_installs_the_lock_of_each_command_and_rebuilds_when_one_changes(tmp_path, monkeypatch):
+    """dev.py's stamp, without installing anything: serve gets the runtime lock, test the test lock (on top of a
+    serve-only .venv), and a changed lock or pyproject.toml makes a fresh .venv."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("dev_under_test", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    (tmp_path / "requirements").mkdir()
+    for name in ("pyproject.toml", "requirements/runtime.txt", "requirements/test.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    venv_dir = tmp_path / ".venv"
+    monkeypatch.setattr(dev, "ROOT", tmp_path)
+    monkeypatch.setattr(dev, "VENV", venv_dir)
+    monkeypatch.setattr(dev, "STAMP", venv_dir / ".insights-mock-install")
+    monkeypatch.setattr(dev, "BIN", venv_dir / "bin")
+    done: list[tuple[str, ...]] = []
+
+    class Builder:
+        def __init__(self, with_pip, clear):
+            self.clear = clear
+
+        def create(self, path):
+            if self.clear:
+                shutil.rmtree(path)
+            (path / "bin").mkdir(parents=True)
+            (path / "bin" / "python").touch()
+            done.append(("create", "clear" if self.clear else "new"))
+
+    monkeypatch.setattr(dev.venv, "EnvBuilder", Builder)
+    monkeypatch.setattr(dev, "_pip", lambda *args: done.append(args))
+
+    def run(command):
+        done.clear()
+        dev.ensure_venv(command)
+        return done[:]
+
+    assert run("serve") == [("create", "new"), ("-r", "requirements/runtime.txt"), ("--no-deps", "-e", ".")]
+    assert run("serve") == []
+    assert run("test") == [("-r", "requirements/test.txt")]  # on top of the serve-only .venv
+    assert run("test") == [] and run("serve") == []  # a test install serves too
+    with (tmp_path / "requirements" / "test.txt").open("a") as lock:
+        lock.write("# changed\n")
+    assert run("test") == [("create", "clear"), ("-r", "requirements/test.txt"), ("--no-deps", "-e", ".")]
+    with (tmp_path / "pyproject.toml").open("a") as project:
+        project.write("\n")
+    assert run("serve") == [("create", "clear"), ("-r", "requirements/runtime.txt"), ("--no-deps", "-e", ".")]
