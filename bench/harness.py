@@ -43,13 +43,14 @@ def cores() -> int:
 
 
 def ensure_venv() -> None:
-    """Make or refresh .venv the way dev.py does (it is a no-op when pyproject.toml did not change)."""
+    """Make or refresh .venv the way `dev.py serve` does: the runtime lock, which is what the bench serves with
+    (a no-op when pyproject.toml and the locks did not change, and in a .venv of `dev.py test`)."""
     sys.path.insert(0, str(ROOT))
     try:
         import dev  # noqa: PLC0415 - the repo's bootstrap, importable only from the root
     finally:
         sys.path.pop(0)
-    dev.ensure_venv()
+    dev.ensure_venv("serve")
 
 
 def venv_tool(name: str) -> str:

@@ -1,6 +1,12 @@
-"""One JSON line per request on the `insights_mock.access` logger.
+"""One line per request on the `insights_mock.access` logger: JSON by default, or text for people.
 
-Fields: ts, method, path, status, duration_ms, operationId, userId, requestId. Headers and the query
+Fields: ts, method, path, status, duration_ms, operationId, userId, requestId. The text format (the CLI's
+`--log-format text`) has the same fields on one readable line, the time of day in local time:
+
+    10:07:33.123 GET /api/v1/dashboard/most-viewed 200 3.1ms getMostViewedDashboards user=... rid=...
+
+(`-` for a request that matched no operation; user= and rid= only when known). `--quiet` turns the lines
+off (`configure(quiet=True)`): log_request then returns before building anything. Headers and the query
 string are never logged, so a token cannot leak here whatever a client sends; the user is identified by
 id. The logger has no handler of its own: the CLI (or the embedding application) decides where it goes.
 
@@ -30,7 +36,9 @@ import orjson
 
 LOGGER_NAME = "insights_mock.access"
 FLUSH_INTERVAL_S = 0.25  # the CLI's: how late a line may reach the terminal or file
+FORMATS = ("json", "text")
 logger = logging.getLogger(LOGGER_NAME)
+_format = "json"  # configure() sets it; gunicorn workers inherit it through the fork
 
 
 class LineHandler(logging.StreamHandler):
@@ -95,11 +103,9 @@ class LineHandler(logging.StreamHandler):
         self._flusher_pid = None
 
 
-def log_request(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
-                user_id: str | None, request_id: str | None) -> None:
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    line = orjson.dumps({
+def json_line(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
+              user_id: str | None, request_id: str | None) -> str:
+    return orjson.dumps({
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": method,
         "path": path,
@@ -109,6 +115,28 @@ def log_request(*, method: str, path: str, status: int, duration_ms: float, oper
         "userId": user_id,
         "requestId": request_id,
     }).decode()
+
+
+def text_line(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
+              user_id: str | None, request_id: str | None) -> str:
+    now = datetime.now()
+    parts = [f"{now:%H:%M:%S}.{now.microsecond // 1000:03d}", method, path, str(status),
+             f"{duration_ms:.1f}ms", operation_id or "-"]
+    if user_id:
+        parts.append(f"user={user_id}")
+    if request_id:
+        parts.append(f"rid={request_id}")
+    # A client's request id is its own text: no newline of it may start a line that looks like ours.
+    return " ".join(parts).replace("\n", "\\n").replace("\r", "\\r")
+
+
+def log_request(*, method: str, path: str, status: int, duration_ms: float, operation_id: str | None,
+                user_id: str | None, request_id: str | None) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    line = (text_line if _format == "text" else json_line)(
+        method=method, path=path, status=status, duration_ms=duration_ms, operation_id=operation_id,
+        user_id=user_id, request_id=request_id)
     handlers = logger.handlers
     if len(handlers) == 1 and type(handlers[0]) is LineHandler and not logger.propagate and not logger.filters:
         handlers[0].write_line(line)
@@ -116,10 +144,20 @@ def log_request(*, method: str, path: str, status: int, duration_ms: float, oper
         logger.info(line)
 
 
-def configure(stream=None, flush_interval: float = 0.0) -> None:
-    """Send access lines, bare, to `stream` (stderr by default); with `flush_interval` (the CLI's
-    FLUSH_INTERVAL_S), gathered and written at most that long after the first. Idempotent."""
+def configure(stream=None, flush_interval: float = 0.0, log_format: str = "json", quiet: bool = False) -> None:
+    """Send access lines, bare, to `stream` (stderr by default), as JSON or text (`log_format`); with
+    `flush_interval` (the CLI's FLUSH_INTERVAL_S), gathered and written at most that long after the first.
+    `quiet`: no access lines at all (the logger is off; nothing else is). Idempotent."""
+    global _format
+    if log_format not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {log_format!r}")
+    _format = log_format
+    if quiet:
+        logger.setLevel(logging.WARNING)  # log_request's isEnabledFor(INFO) is then False
+        logger.propagate = False
+        return
     if any(isinstance(h, LineHandler) for h in logger.handlers):
+        logger.setLevel(logging.INFO)
         return
     handler = LineHandler(stream or sys.stderr, flush_interval)
     handler.setFormatter(logging.Formatter("%(message)s"))

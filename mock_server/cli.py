@@ -55,6 +55,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
                                    "(a NAME.yaml of --scenarios-dir)"),
     ("--scenarios-dir", "SCENARIOS_DIR", {}, "directory of scenario files (default fixtures/scenarios)"),
     ("--journal-size", "JOURNAL_SIZE", {"type": int}, "requests kept for GET /__admin/requests (default 200; 0: off)"),
+    ("--log-format", "LOG_FORMAT", {"choices": ("json", "text")}, "the access log on stderr: one JSON line per "
+                                                                 "request (default), or one readable text line"),
 ]
 
 
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help="reuse a GET answer while no write changed the data, after auth and validation as "
                             "always (default on; off to measure the store itself) [env MOCK_RESPONSE_CACHE]")
+    serve.add_argument("--quiet", dest="QUIET", default=None, action=argparse.BooleanOptionalAction,
+                       help="no access log (start-up lines and errors still print) [env MOCK_QUIET]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
     check = commands.add_parser("scenarios", help="list and check the scenario files",
                                 description="Check every scenario file (schema and pins) and list them; exit 1 "
@@ -170,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         journal_dir = tempfile.mkdtemp(prefix="insights-mock-journal-")
         overrides["JOURNAL_DIR"] = journal_dir
 
-    access_log.configure(flush_interval=access_log.FLUSH_INTERVAL_S)
+    access_log.configure(flush_interval=access_log.FLUSH_INTERVAL_S, log_format=config["LOG_FORMAT"],
+                         quiet=config["QUIET"])
     print(banner(config, spec, tokens), flush=True)
     master = os.getpid()
     try:

@@ -93,6 +93,13 @@ def _origins(key: str, value: Any) -> tuple[str, ...]:
     return origins
 
 
+def _log_format(key: str, value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("json", "text"):
+        raise ConfigError(f"{key} must be json or text, not {value!r}")
+    return text
+
+
 def _database_url(key: str, value: Any) -> str | None:
     text = _optional_str(key, value)
     if text is not None and not text.startswith(("postgresql://", "postgres://")):
@@ -145,6 +152,8 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "JOURNAL_SIZE": (_int(0, 100_000), 200),  # 0: no journal
     "RELOAD": (_bool, False),
     "RESPONSE_CACHE": (_bool, True),  # mock_server.api.cache: GET answers reused while the data is unchanged
+    "LOG_FORMAT": (_log_format, "json"),  # the access log (mock_server.access_log): one JSON or text line
+    "QUIET": (_bool, False),  # no access log at all; start-up lines and errors still print
 }
 SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
 

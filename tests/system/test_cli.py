@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from mock_helpers import TOKENS, TOKENS_PATH, free_port, start, stop, url
-from mock_server import cli
+from mock_server import access_log, cli
 from mock_server.config import KEYS, load_config
 
 
@@ -145,6 +145,37 @@ def test_serve_with_werkzeug_for_real():
     log = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert [entry["status"] for entry in log if entry["operationId"]] == [200, 401]
     assert "mock-admin-token" not in err
+
+
+@pytest.mark.parametrize("args, env", [(["--log-format", "text"], {}), ([], {"MOCK_LOG_FORMAT": "text"})])
+def test_serve_with_the_text_log_format_for_real(args, env):
+    process, base = start(["--views", "300", "--audit-logs", "200", *args], env=env)
+    try:
+        assert requests.get(base + url("/dashboard/most-viewed?limit=1"), timeout=5,
+                            headers={"Authorization": "Bearer mock-admin-token", "X-Request-Id": "rq-42"}
+                            ).status_code == 200
+    finally:
+        out, err = stop(process)
+    lines = [line for line in err.splitlines() if " getMostViewedDashboards " in line]
+    assert len(lines) == 1 and not err.lstrip().startswith("{")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} GET " + re.escape(url("/dashboard/most-viewed")) +
+                        r" 200 \d+\.\dms getMostViewedDashboards user=\S+ rid=rq-42", lines[0]), lines[0]
+    assert "insights-mock serving" in out
+
+
+@pytest.mark.parametrize("args, env", [(["--quiet"], {}), ([], {"MOCK_QUIET": "1"}),
+                                       (["--quiet", "--workers", "2"], {})])
+def test_quiet_serves_without_access_lines_for_real(args, env):
+    process, base = start(["--views", "300", "--audit-logs", "200", *args], env=env)
+    try:
+        for _ in range(3):
+            assert requests.get(base + url("/dashboard/most-viewed?limit=1"), timeout=5,
+                                headers={"Authorization": "Bearer mock-admin-token"}).status_code == 200
+        time.sleep(2 * access_log.FLUSH_INTERVAL_S)  # past the interval a gathered line would wait
+    finally:
+        out, err = stop(process)
+    assert "insights-mock serving" in out  # the start-up lines still print
+    assert "most-viewed" not in err and "/__admin/health" not in err and '"status"' not in err, err
 
 
 def test_a_database_file_that_is_not_ours_exits_2(tmp_path, capsys, monkeypatch):

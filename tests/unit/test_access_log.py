@@ -1,10 +1,11 @@
-"""access_log.py: one JSON line per request, never a token."""
+"""access_log.py: one JSON (or text) line per request, never a token; --quiet: none."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -62,6 +63,49 @@ def test_configure_writes_bare_lines_once(monkeypatch):
     line = json.loads(stream.getvalue())
     assert line["duration_ms"] == 1.235 and line["path"] == "/p"
     assert len(stream.getvalue().splitlines()) == 1
+
+
+@pytest.fixture
+def bare_logger(monkeypatch):
+    """The access logger as a fresh process has it, restored afterwards (configure() changes it)."""
+    logger = logging.getLogger(access_log.LOGGER_NAME)
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.setattr(access_log, "_format", "json")
+    return logger
+
+
+FIELDS = dict(method="GET", path="/api/v1/dashboard/most-viewed", status=200, duration_ms=3.14159,
+              operation_id="getMostViewedDashboards", user_id="u-1", request_id="req-7")
+
+
+def test_the_text_line_has_the_fields_in_a_readable_order():
+    line = access_log.text_line(**FIELDS)
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} GET /api/v1/dashboard/most-viewed 200 3\.1ms "
+                        r"getMostViewedDashboards user=u-1 rid=req-7", line), line
+    bare = access_log.text_line(**{**FIELDS, "status": 404, "operation_id": None, "user_id": None,
+                                   "request_id": None})
+    assert bare.split()[1:] == ["GET", "/api/v1/dashboard/most-viewed", "404", "3.1ms", "-"]
+    assert "\n" not in access_log.text_line(**{**FIELDS, "request_id": "a\nb"})
+
+
+def test_configure_text_writes_text_lines(bare_logger):
+    stream = io.StringIO()
+    access_log.configure(stream, log_format="text")
+    access_log.log_request(**FIELDS)
+    (line,) = stream.getvalue().splitlines()
+    assert line.split()[1:] == ["GET", "/api/v1/dashboard/most-viewed", "200", "3.1ms", "getMostViewedDashboards",
+                                "user=u-1", "rid=req-7"]
+    with pytest.raises(ValueError, match="json, text"):
+        access_log.configure(stream, log_format="xml")
+
+
+def test_quiet_writes_nothing(bare_logger, caplog):
+    access_log.configure(quiet=True)
+    access_log.log_request(**FIELDS)
+    assert not bare_logger.isEnabledFor(logging.INFO) and bare_logger.handlers == []
+    assert [r for r in caplog.records if r.name == access_log.LOGGER_NAME] == []
 
 
 # --- the CLI's gathered writes --------------------------------------------------------------------------

@@ -43,13 +43,20 @@ def test_every_key_has_an_environment_variable():
         "SPEC_FILE": "/s.yaml", "VALIDATE_RESPONSES": "0", "CORS_ORIGINS": "*", "HOST": "0.0.0.0",
         "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10", "SCENARIO": "busy",
         "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes",
-        "RESPONSE_CACHE": "off"}.items()}
+        "RESPONSE_CACHE": "off", "LOG_FORMAT": "text", "QUIET": "1"}.items()}
     assert {key[5:] for key in environ} == set(KEYS) - {"DATABASE_URL"}  # the other store than DB: below
     config = load_config(environ=environ)
     defaults = load_config(environ={})
     assert all(config[key] != defaults[key] for key in KEYS if key != "DATABASE_URL")
     url = "postgresql://mock@db.example:5432/insights"
     assert load_config(environ={"MOCK_DATABASE_URL": url})["DATABASE_URL"] == url != defaults["DATABASE_URL"]
+
+
+def test_the_log_format_is_json_or_text():
+    assert load_config(environ={})["LOG_FORMAT"] == "json" and load_config(environ={})["QUIET"] is False
+    assert load_config(environ={"MOCK_LOG_FORMAT": " TEXT "})["LOG_FORMAT"] == "text"
+    with pytest.raises(ConfigError, match="LOG_FORMAT must be json or text"):
+        load_config(environ={"MOCK_LOG_FORMAT": "xml"})
 
 
 def test_a_database_url_and_a_db_file_exclude_each_other():
