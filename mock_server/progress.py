@@ -18,6 +18,7 @@ from .store.base import Dataset
 DELAY_S = 2.0  # a load shorter than this shows nothing
 TTY_INTERVAL_S = 0.5
 LOG_INTERVAL_S = 10.0  # away from a terminal every refresh is one more line of the log
+AFTER_ROWS = "insights-mock: rows loaded; building the aggregates and indexes (`listening on` follows)"
 _CHUNK = 4096  # rows counted between two updates of the bar (an update per row would cost more than the row)
 
 
@@ -56,7 +57,10 @@ def with_progress(dataset: Dataset, total: int, *, delay: float | None = None, f
             update(pending)
             remaining[0] -= 1
             if remaining[0] == 0:
+                shown = bar.last_print_t >= bar.start_t + delay
                 bar.close()
+                if shown:  # both stores then build their aggregates and indexes, which the bar cannot count
+                    print(AFTER_ROWS, file=file, flush=True)
 
     return replace(dataset, views=counted(dataset.views), audit_logs=counted(dataset.audit_logs))
 

@@ -30,13 +30,14 @@ def test_a_slow_load_shows_a_bar_that_ends_at_the_total():
     assert _drain(progress.with_progress(dataset, 50, delay=0.1, file=out, mininterval=0)) == 50
     text = out.getvalue()
     assert "loading data" in text and "50.0/50.0" in text and "100%" in text
+    assert text.endswith(progress.AFTER_ROWS + "\n")  # what the rest of the load is, the bar being full
 
 
 def test_a_fast_load_shows_nothing():
     out = io.StringIO()
     dataset = Dataset(account="a", views=iter(range(10_000)), audit_logs=iter(range(5_000)))
     assert _drain(progress.with_progress(dataset, 15_000, file=out)) == 15_000  # the default delay, 2 s
-    assert out.getvalue() == ""
+    assert out.getvalue() == ""  # not even the line after the rows
 
 
 def _slow_stream(monkeypatch):
