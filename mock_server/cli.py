@@ -176,15 +176,20 @@ def main(argv: list[str] | None = None) -> int:
 
     access_log.configure(flush_interval=access_log.FLUSH_INTERVAL_S, log_format=config["LOG_FORMAT"],
                          quiet=config["QUIET"])
-    print(banner(config, spec, tokens), flush=True)
+
+    def announce(port: int) -> None:
+        """Once the port answers and the data is loaded: the banner with the port bound, and the line
+        that scripts wait for."""
+        print(banner(config, spec, tokens, port) + f"\nlistening on {_url(config['HOST'], port)}", flush=True)
+
     master = os.getpid()
     try:
         from .serving import run_gunicorn, run_werkzeug
 
         if config["WORKERS"] > 1:
-            run_gunicorn(overrides, config["HOST"], config["PORT"], config["WORKERS"])
+            run_gunicorn(overrides, config["HOST"], config["PORT"], config["WORKERS"], announce)
         else:
-            run_werkzeug(overrides, config["HOST"], config["PORT"])
+            run_werkzeug(overrides, config["HOST"], config["PORT"], announce)
     except KeyboardInterrupt:
         pass
     except (ConfigError, StoreError) as exc:  # e.g. sizes the generator refuses, a --db file not ours
@@ -207,10 +212,14 @@ def _data_place(config: dict[str, Any]) -> str:
     return "in " + config["DB"] if config["DB"] else "in memory"
 
 
-def banner(config: dict[str, Any], spec, tokens: TokenRegistry) -> str:
-    host = config["HOST"]
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{config['PORT']}"
+def _url(host: str, port: int) -> str:
+    host = host.strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None = None) -> str:
+    """The start-up banner; `port`: the one bound (--port 0 binds a free one), by default the configured."""
+    url = _url(config["HOST"], config["PORT"] if port is None else port)
     workers = config["WORKERS"]
     lines = [
         f"insights-mock serving {url}  ({workers} {'worker' if workers == 1 else 'gunicorn workers'}, "

@@ -12,9 +12,10 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, run_simple
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .app import create_app
 from .config import ConfigError, load_config
@@ -52,7 +53,11 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host.strip('[]')}]:{port}" if ":" in host.strip("[]") else f"{host}:{port}"
 
 
-def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
+Announce = Callable[[int], None]  # called with the port bound, once it answers and the data is loaded
+
+
+def run_werkzeug(overrides: dict[str, Any], host: str, port: int, announce: Announce | None = None) -> None:
+    """Build the app (it loads the data), bind (port 0: a free port), announce the bound port, serve."""
     if load_config(overrides)["RELOAD"]:
         from .reload import ReloadingApp
 
@@ -66,7 +71,34 @@ def run_werkzeug(overrides: dict[str, Any], host: str, port: int) -> None:
         werkzeug_logger.addHandler(logging.StreamHandler())
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
-    run_simple(host.strip("[]"), port, app, threaded=True, request_handler=_Handler, use_reloader=False)
+    # Bound here rather than by werkzeug, which would print its own words and exit 1 on a port in use.
+    with listen(host, port) as listener:
+        server = make_server(host.strip("[]"), port, app, threaded=True, request_handler=_Handler,
+                             fd=listener.fileno())  # werkzeug serves a duplicate of it
+    try:
+        if announce is not None:
+            announce(server.port)  # the port bound (werkzeug records it from the socket)
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+LISTEN_BACKLOG = 128  # werkzeug's own
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port (port 0: a free port), as werkzeug would bind it; a ConfigError
+    saying why if it cannot."""
+    address = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug: TIME_WAIT is no conflict
+        sock.bind((address, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {bind_address(host, port)}: {exc.strerror}") from None
+    return sock
 
 
 def _interrupt(signum, frame) -> None:
@@ -126,14 +158,47 @@ def claim_port(host: str, port: int) -> int:
         return probe.getsockname()[1]
 
 
-def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) -> None:
+def reserve_port(host: str) -> socket.socket:
+    """A free port for `--workers N --port 0`, held for as long as the master runs: a socket bound with
+    SO_REUSEPORT (as gunicorn's per-worker listeners are) but not listening, so the kernel hands it no
+    connection while no other program can take the port between this choice and the workers' bind."""
+    address = host.strip("[]")
+    holder = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((address, 0))
+    except OSError as exc:
+        holder.close()
+        raise ConfigError(f"cannot listen on {bind_address(host, 0)}: {exc.strerror}") from None
+    return holder
+
+
+def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int,
+                 announce: Announce | None = None) -> None:
     """Workers build their own app after the fork (no preload: SQLite connections must not cross a fork).
     The data is loaded once before that, in a child process (prime_database), so workers start on a ready
-    database and fork from a master that never held the dataset."""
+    database and fork from a master that never held the dataset.
+
+    Each worker binds its own listener (SO_REUSEPORT), so the master has none: the first worker whose
+    listener is bound and whose app is built (post_worker_init) announces the port it bound, once."""
     from gunicorn.app.base import BaseApplication
 
     prime_database(overrides)  # also fails fast, before forking workers, on a bad configuration
-    options = dict(gunicorn_options(host, claim_port(host, port), workers), proc_name="insights-mock")
+    holder = reserve_port(host) if port == 0 else None
+    port = holder.getsockname()[1] if holder is not None else claim_port(host, port)
+    announced = multiprocessing.get_context("fork").Value("b", 0)  # shared by the workers forked after
+
+    def post_worker_init(worker) -> None:
+        with announced.get_lock():
+            if announced.value:
+                return
+            announced.value = 1
+        if announce is not None:
+            announce(worker.sockets[0].getsockname()[1])
+
+    options = dict(gunicorn_options(host, port, workers), proc_name="insights-mock",
+                   post_worker_init=post_worker_init)
 
     class MockApplication(BaseApplication):
         def load_config(self) -> None:
@@ -144,7 +209,11 @@ def run_gunicorn(overrides: dict[str, Any], host: str, port: int, workers: int) 
         def load(self):
             return create_app(overrides)
 
-    MockApplication().run()
+    try:
+        MockApplication().run()
+    finally:
+        if holder is not None:
+            holder.close()
 
 
 def prime_database(overrides: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import referencing
 import referencing.jsonschema
-import requests
 import yaml
 from jsonschema import Draft202012Validator
 
@@ -75,27 +75,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LISTENING = re.compile(r"^listening on http://\S+:(\d+)$", re.MULTILINE)
+
+
 def start(args: list[str], env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `python -m mock_server serve` on a free port; its output goes to files, not pipes (a full pipe
-    would block the server's logging, and with it the server)."""
-    port = free_port()
+    """Start `python -m mock_server serve --port 0` and wait for its `listening on` line, which comes once the
+    port answers and the data is loaded, with the port it bound (no free port guessed beforehand, which another
+    program could take meanwhile). Its output goes to files, not pipes (a full pipe would block the server's
+    logging, and with it the server)."""
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", "mock_server", "serve", "--port", "0", *args],
         cwd=ROOT, stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})})
     process.outputs = (out, err)  # type: ignore[attr-defined]
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        found = LISTENING.search(written(out))
+        if found:
+            return process, f"http://127.0.0.1:{found.group(1)}"
         if process.poll() is not None:
             raise AssertionError(f"server exited: {stop(process)}")
-        try:
-            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
-                return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        time.sleep(0.05)
     stop(process)
-    raise AssertionError("server did not come up in 60 s")
+    raise AssertionError("server did not say it was listening in 60 s")
+
+
+def written(stream) -> str:
+    """What a server wrote so far to one of its output files, read without moving the offset it writes at."""
+    return os.pread(stream.fileno(), 1 << 24, 0).decode("utf-8", "replace")
 
 
 def stop(process: subprocess.Popen) -> tuple[str, str]:

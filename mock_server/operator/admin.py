@@ -92,6 +92,7 @@ def health() -> Response:
     state = State.current()
     return json_response({
         "status": "ok",
+        "port": _bound_port(),
         **_summary(state),
         "operations": len(state.spec.operations),
         "validateResponses": state.response_validator is not None,
@@ -100,6 +101,15 @@ def health() -> Response:
         "journal": {"size": state.journal.size, "shared": state.journal.shared},
         "reload": _reload_status(),
     })
+
+
+def _bound_port() -> int | None:
+    """The port this server listens on, as the server reports it (werkzeug and gunicorn put the listener's
+    own address in SERVER_PORT): with --port 0, the free port it bound."""
+    try:
+        return int(request.environ.get("SERVER_PORT", ""))
+    except ValueError:
+        return None
 
 
 def _reload_status() -> dict:

@@ -21,13 +21,16 @@ def served(monkeypatch):
     calls: list[tuple] = []
     import mock_server.serving as serving
 
-    monkeypatch.setattr(serving, "run_werkzeug", lambda overrides, host, port: calls.append(
-        ("werkzeug", dict(overrides), host, port)))
+    def werkzeug(overrides, host, port, announce):
+        calls.append(("werkzeug", dict(overrides), host, port))
+        announce(port)  # as if bound
 
-    def gunicorn(overrides, host, port, workers):
+    def gunicorn(overrides, host, port, workers, announce):
         assert Path(overrides["DB"]).exists()
         calls.append(("gunicorn", dict(overrides), host, port, workers))
+        announce(port)
 
+    monkeypatch.setattr(serving, "run_werkzeug", werkzeug)
     monkeypatch.setattr(serving, "run_gunicorn", gunicorn)
     for key in KEYS:
         monkeypatch.delenv("MOCK_" + key, raising=False)
@@ -86,7 +89,7 @@ def test_the_temporary_database_leaves_no_companion_file(served, monkeypatch):
 
     stores = []
 
-    def gunicorn(overrides, host, port, workers):  # a store left open, as a worker's: its companions exist
+    def gunicorn(overrides, host, port, workers, announce):  # a store left open, as a worker's: its companions exist
         stores.append(open_store(overrides["DB"]))
         stores[-1].is_empty()
 
