@@ -64,16 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                    help="comma-separated subset of " + ",".join(SERVERS) + " (%(default)s)")
     p.add_argument("--workers", type=int, default=h.cores(), help="gunicorn workers (cores: %(default)s)")
-    p.add_argument("--seed", type=int, default=run.DEFAULT_SEED)
-    p.add_argument("--now", default=run.DEFAULT_NOW)
-    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for `insights-mock serve` (repeatable)")
-    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
-                   help="a setting of the bench's PostgreSQL server (repeatable)")
-    p.add_argument("--no-install", action="store_true", help="do not apt-get install hey when missing")
-    p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
-    p.add_argument("--charts", action=argparse.BooleanOptionalAction, default=True,
-                   help="PNG charts beside the JSON (bench/charts.py; needs matplotlib, else a note) (on)")
+    run.add_run_options(p, load_tool="hey")
     args = p.parse_args(argv)
     if args.duration is None:
         args.duration = 2.0 if args.quick else 10.0

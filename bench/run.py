@@ -105,6 +105,20 @@ PRISM_IDS = {
 PAGE_DEFAULTS = {"dashboard_page": "page=2&pageSize=20", "mapping_page": "page=2&pageSize=20"}
 
 
+def add_run_options(p: argparse.ArgumentParser, load_tool: str) -> None:
+    """The options of a bench run that run.py and fixed_rate.py share."""
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--now", default=DEFAULT_NOW, help="the mock's anchor time (%(default)s)")
+    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for `insights-mock serve` (repeatable), e.g. --mock-arg=--views=100000")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting of the bench's PostgreSQL server (repeatable), e.g. synchronous_commit=off")
+    p.add_argument("--no-install", action="store_true", help=f"do not apt-get install {load_tool} when missing")
+    p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
+    p.add_argument("--charts", action=argparse.BooleanOptionalAction, default=True,
+                   help="PNG charts beside the JSON (bench/charts.py; needs matplotlib, else a note) (on)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -127,16 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--startup-runs", type=int, default=None,
                    help="times the default `insights-mock serve` (in memory, default sizes) is started alone "
                         "and timed; the median is judged (3; 1 with --quick; 0: not timed)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--now", default=DEFAULT_NOW, help="the mock's anchor time (%(default)s)")
-    p.add_argument("--mock-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for `insights-mock serve` (repeatable), e.g. --mock-arg=--views=100000")
-    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
-                   help="a setting of the bench's PostgreSQL server (repeatable), e.g. synchronous_commit=off")
-    p.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
-    p.add_argument("--out", type=Path, default=h.RESULTS_DIR, help="where the JSON goes (%(default)s)")
-    p.add_argument("--charts", action=argparse.BooleanOptionalAction, default=True,
-                   help="PNG charts beside the JSON (bench/charts.py; needs matplotlib, else a note) (on)")
+    add_run_options(p, load_tool="wrk")
     args = p.parse_args(argv)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.duration = args.duration if args.duration is not None else (2 if args.quick else 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -108,3 +109,18 @@ def start_together(worker, args, n: int = 4) -> tuple[list[bool], int]:
         w.join(timeout=60)
         assert w.exitcode == 0
     return loaded, calls.value
+
+
+def record_in_threads(stores, dashboard_id: str, users: list[dict], calls: int) -> tuple[list[int], list[str]]:
+    """One thread per user, each recording `calls` views on one of `stores` (a store, or a list of stores
+    taken in turn: replicas); the counts answered and any errors."""
+    stores = stores if isinstance(stores, list) else [stores]
+    counts: list[int] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=record_many, args=(stores[i % len(stores)], dashboard_id, u, calls,
+                                                           counts, errors)) for i, u in enumerate(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return counts, errors

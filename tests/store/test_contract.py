@@ -8,7 +8,6 @@ import collections
 import inspect
 import multiprocessing
 import os
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,8 +20,8 @@ from mock_server.store import AuditLogFilter, Dataset, Store, StoreError
 from mock_server.timestamps import day_number, iso_ms, ms_from_iso, to_ms
 
 from .conftest import open_kind
-from .model import (ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, record_many, small_dataset,
-                    start_together)
+from .model import (ACCOUNT, ANCHOR, DANA, TODAY, UNKNOWN, Model, brief, model_of, record_in_threads, record_many,
+                    small_dataset, start_together)
 
 shared_database = pytest.mark.shared_database
 
@@ -432,19 +431,6 @@ def test_claim_load_scenario_and_meta(store):
 
 
 # -- concurrency -------------------------------------------------------------------------------------------
-
-def record_in_threads(store, dashboard_id: str, users: list[dict], calls: int) -> tuple[list[int], list[str]]:
-    """One thread per user, each recording `calls` views; the counts answered and any errors."""
-    counts: list[int] = []
-    errors: list[str] = []
-    threads = [threading.Thread(target=record_many, args=(store, dashboard_id, u, calls, counts, errors))
-               for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return counts, errors
-
 
 def test_threads_recording_at_once_count_exactly(store, dataset):
     target = model_of(dataset).most_viewed()[0][0]

@@ -17,7 +17,8 @@ import pytest
 from mock_server.store import AuditLogFilter, Dataset, StoreError, open_store
 from mock_server.store import postgres as pg_store
 
-from .model import ANCHOR, DANA, TODAY, UNKNOWN, model_of, record_many, small_dataset
+from .model import (ANCHOR, DANA, TODAY, UNKNOWN, model_of, record_in_threads, record_many,
+                    small_dataset)
 
 
 
@@ -85,18 +86,6 @@ def test_redact_url_drops_passwords_only():
 
 # -- one database, several stores (replicas) ----------------------------------------------------------------
 
-def _record_in_threads(stores: list, dashboard_id: str, users: list[dict], calls: int):
-    counts: list[int] = []
-    errors: list[str] = []
-    threads = [threading.Thread(target=record_many, args=(stores[i % len(stores)], dashboard_id, u, calls,
-                                                           counts, errors)) for i, u in enumerate(users)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return counts, errors
-
-
 def test_eight_threads_on_two_stores_count_exactly(make_postgres_store, dataset):
     one = make_postgres_store()
     one.load(dataset)
@@ -104,7 +93,7 @@ def test_eight_threads_on_two_stores_count_exactly(make_postgres_store, dataset)
     target = model_of(dataset).most_viewed()[0][0]
     base = one.dashboard_stats(target, TODAY)
     users = [dict(DANA, id=f"{i:024x}", email=f"u{i}@acme.example") for i in range(8)]
-    counts, errors = _record_in_threads([one, two], target, users, 40)
+    counts, errors = record_in_threads([one, two], target, users, 40)
     assert errors == []
     assert sorted(counts) == list(range(base["totalViews"] + 1, base["totalViews"] + 321))  # unique, none lost
     stats = two.dashboard_stats(target, TODAY)
@@ -149,7 +138,7 @@ def test_views_during_loads_neither_fail_nor_deadlock(make_postgres_store, datas
 
 def _fork_worker(store, dashboard_id: str, users: list[dict], calls: int, queue) -> None:
     # `store` was opened by the parent before the fork: the child opens its own connections.
-    queue.put(_record_in_threads([store], dashboard_id, users, calls))
+    queue.put(record_in_threads([store], dashboard_id, users, calls))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers, as gunicorn runs them")
