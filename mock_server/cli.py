@@ -55,6 +55,9 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
                                    "(a NAME.yaml of --scenarios-dir)"),
     ("--scenarios-dir", "SCENARIOS_DIR", {}, "directory of scenario files (default fixtures/scenarios)"),
     ("--journal-size", "JOURNAL_SIZE", {"type": int}, "requests kept for GET /__admin/requests (default 200; 0: off)"),
+    ("--max-sessions", "MAX_SESSIONS", {"type": int}, "live sessions (X-Mock-Session or the mock_session cookie) "
+                                                    "besides the default one (default 64; 0: none)"),
+    ("--session-ttl", "SESSION_TTL", {}, "how long an unused session lives: 90s, 30m, 1h (default 1h)"),
     ("--log-format", "LOG_FORMAT", {"choices": ("json", "text")}, "the access log on stderr: one JSON line per "
                                                                  "request (default), or one readable text line"),
 ]
@@ -82,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help="reuse a GET answer while no write changed the data, after auth and validation as "
                             "always (default on; off to measure the store itself) [env MOCK_RESPONSE_CACHE]")
+    serve.add_argument("--freeze-clock", dest="FREEZE_CLOCK", default=None, action=argparse.BooleanOptionalAction,
+                       help="the clock stays at --now (or the start of today): relative times such as "
+                            "'5 minutes ago' render the same in every run [env MOCK_FREEZE_CLOCK]")
     serve.add_argument("--quiet", dest="QUIET", default=None, action=argparse.BooleanOptionalAction,
                        help="no access log (start-up lines and errors still print) [env MOCK_QUIET]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.

@@ -109,7 +109,7 @@ class ReloadingApp:
             changed = sorted(str(p) for p in set(current) | set(self._snapshot)
                              if current.get(p) != self._snapshot.get(p))
             self._snapshot = current
-            scenario_file = Path(old.config["SCENARIOS_DIR"]) / f"{old.scenarios.name}.yaml"
+            scenario_file = Path(old.config["SCENARIOS_DIR"]) / f"{old.default.scenarios.name}.yaml"
             try:
                 # Same configuration; the new app follows the scenario the store records (perhaps switched
                 # at runtime) as a late worker would.

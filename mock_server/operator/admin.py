@@ -1,5 +1,8 @@
 """Operator endpoints outside the API prefix:
 
+Each acts on the session the request names (X-Mock-Session or the mock_session cookie; the default one
+without), as the API does; /__admin/sessions (sessions.py) lists and manages them by name.
+
     GET    /__admin/health                  status, counts, scenario, journal, reload state
     POST   /__admin/reset                   regenerate the current scenario's data (every worker follows)
     GET    /__admin/scenario                the current scenario and the available ones
@@ -28,6 +31,7 @@ from .. import journal as journal_mod
 from ..data import scenarios
 from . import json_response
 from ..errors import ApiError, BadRequest, NotFound, Unauthorized
+from ..sessions import Session
 from ..state import State
 from ..timestamps import iso
 
@@ -43,7 +47,7 @@ def is_loopback(host: str) -> bool:
 
 def blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/__admin")
-    bp.before_request(_guard)
+    bp.before_request(guard)
     bp.add_url_rule("/reset", view_func=reset, methods=["POST"])
     bp.add_url_rule("/health", view_func=health, methods=["GET"])
     bp.add_url_rule("/scenario", view_func=get_scenario, methods=["GET"])
@@ -53,7 +57,7 @@ def blueprint() -> Blueprint:
     return bp
 
 
-def _guard() -> None:
+def guard() -> None:
     if request.method == "OPTIONS":
         return
     config = State.current().config
@@ -70,35 +74,50 @@ def _guard() -> None:
                            headers={"WWW-Authenticate": 'Bearer realm="insights-admin"'})
 
 
-def _summary(state) -> dict:
+def requested_session() -> Session:
+    """The session the request names (X-Mock-Session or the mock_session cookie; made on first use), caught
+    up with what other workers did to it."""
+    session = State.current().sessions.for_request(request.environ)
+    session.scenarios.sync()
+    return session
+
+
+def summary(session: Session) -> dict:
     return {
-        "scenario": state.scenarios.name,
-        "seed": state.scenarios.settings.seed,
-        "anchor": iso(state.anchor),
-        "now": iso(state.clock.now()),
-        "counts": state.store.counts(),
+        "session": session.name,
+        "scenario": session.scenarios.name,
+        "seed": session.scenarios.settings.seed,
+        "anchor": iso(session.anchor),
+        "now": iso(session.clock.now()),
+        "frozenClock": session.clock.frozen,
+        "counts": session.store.counts(),
     }
 
 
 def reset() -> Response:
-    state = State.current()
+    return reset_session(requested_session())
+
+
+def reset_session(session: Session) -> Response:
     started = time.perf_counter()
-    state.reset()
-    return json_response({"status": "reset", **_summary(state),
+    session.reset()
+    return json_response({"status": "reset", **summary(session),
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
 def health() -> Response:
     state = State.current()
+    session = requested_session()
     return json_response({
         "status": "ok",
         "port": _bound_port(),
-        **_summary(state),
+        **summary(session),
         "operations": len(state.spec.operations),
         "validateResponses": state.response_validator is not None,
-        "latency": state.scenarios.settings.latency,
-        "errorRate": state.scenarios.settings.error_rate,
-        "journal": {"size": state.journal.size, "shared": state.journal.shared},
+        "latency": session.scenarios.settings.latency,
+        "errorRate": session.scenarios.settings.error_rate,
+        "journal": {"size": session.journal.size, "shared": session.journal.shared},
+        "sessions": {"max": state.sessions.limit, "ttlSeconds": state.sessions.ttl_s},
         "reload": _reload_status(),
     })
 
@@ -118,13 +137,16 @@ def _reload_status() -> dict:
 
 
 def get_scenario() -> Response:
-    state = State.current()
-    return json_response({**state.scenarios.describe(),
-                          "available": scenarios.available(state.scenarios.directory)})
+    session = requested_session()
+    return json_response({**session.scenarios.describe(), "session": session.name,
+                          "available": scenarios.available(session.scenarios.directory)})
 
 
 def switch_scenario() -> Response:
-    state = State.current()
+    return switch_session_scenario(requested_session())
+
+
+def switch_session_scenario(session: Session) -> Response:
     body = request.get_data()
     try:
         payload = orjson.loads(body) if body else None
@@ -132,20 +154,22 @@ def switch_scenario() -> Response:
         payload = None
     name = payload.get("name") if isinstance(payload, dict) else None
     if not isinstance(name, str) or set(payload) - {"name"}:
-        names = ", ".join(scenarios.available(state.scenarios.directory))
+        names = ", ".join(scenarios.available(session.scenarios.directory))
         raise BadRequest('Bad Request - Send a JSON object like {"name": "empty"}',
                          details=[{"location": "body", "name": "name", "message": f"available: {names}"}])
     started = time.perf_counter()
     try:
-        state.switch_scenario(name)
+        session.switch_scenario(name)
+        if session.incarnation is not None:  # a worker opening the session later starts there
+            State.current().sessions.table.update(session.name, scenario=name)
     except scenarios.ScenarioError as exc:
         error = "not_found" if exc.status == 404 else "invalid_scenario"
         prefix = "Not Found" if exc.status == 404 else "Bad Request"
         raise ApiError(f"{prefix} - Cannot switch to scenario {name!r}", error=error, status=exc.status,
                        details=[{"message": line.strip()} for line in str(exc).splitlines() if line.strip()]) \
             from None
-    return json_response({"status": "switched", **_summary(state),
-                          "description": state.scenarios.scenario.description,
+    return json_response({"status": "switched", **summary(session),
+                          "description": session.scenarios.scenario.description,
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
@@ -153,7 +177,10 @@ JOURNAL_FILTERS = ("limit", "operationId", "status", "method", "since")
 
 
 def get_requests() -> Response:
-    state = State.current()
+    return session_requests(requested_session())
+
+
+def session_requests(session: Session) -> Response:
     args = request.args
     problems = [{"location": "query", "name": name, "message": f"not a filter; the filters are {', '.join(JOURNAL_FILTERS)}"}
                 for name in args if name not in JOURNAL_FILTERS]  # a misspelt filter must not show everything
@@ -182,14 +209,17 @@ def get_requests() -> Response:
                              "message": "an ISO 8601 instant with a zone, like 2026-11-25T12:00:00Z"})
     if problems:
         raise BadRequest("Bad Request - Invalid journal filter", details=problems)
-    entries = journal_mod.select(state.journal.entries(), limit=limit, operation_id=args.get("operationId"),
+    entries = journal_mod.select(session.journal.entries(), limit=limit, operation_id=args.get("operationId"),
                                  status=status.lower() if status else None,
                                  method=args["method"].upper() if "method" in args else None, since_ns=since_ns)
-    return json_response({"size": state.journal.size, "enabled": state.journal.enabled,
+    return json_response({"session": session.name, "size": session.journal.size, "enabled": session.journal.enabled,
                           "count": len(entries), "entries": entries})
 
 
 def clear_requests() -> Response:
-    state = State.current()
-    state.journal.clear()
-    return json_response({"status": "cleared", "size": state.journal.size})
+    return clear_session_requests(requested_session())
+
+
+def clear_session_requests(session: Session) -> Response:
+    session.journal.clear()
+    return json_response({"status": "cleared", "session": session.name, "size": session.journal.size})

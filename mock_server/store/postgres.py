@@ -40,6 +40,7 @@ import orjson
 
 try:
     import psycopg
+    from psycopg import sql as pgsql
     from psycopg.types.json import set_json_loads
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # the `postgres` extra is not installed: PostgresStore says so
@@ -48,8 +49,10 @@ except ImportError:  # the `postgres` extra is not installed: PostgresStore says
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
+from mock_server.store.sessions import SessionTable
 from mock_server.store.sql import audit_list_params
-from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, LOAD_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _DATA_TABLES, _INDEXES, _INDEX_NAMES, _SQL_BUMP, NOT_LOADED_SQLSTATE, _SQL_CREATE_RECORD_VIEW, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, _SQL_BUILD_AGGREGATES, redact_url, _target_key, audit_page_sql, _summary)
+from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, LOAD_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _DATA_TABLES, _INDEXES, _INDEX_NAMES, _SQL_BUMP, NOT_LOADED_SQLSTATE, create_record_view_sql, load_lock_key, SESSIONS_LOCK, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, _SQL_BUILD_AGGREGATES, redact_url, _target_key, audit_page_sql, _summary,
+    copy_statements, sibling_schema)
 from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
 
 # Stores of this process, so that a forked child drops the connections it inherited (see _after_fork).
@@ -69,19 +72,27 @@ if hasattr(os, "register_at_fork"):
 class PostgresStore:
     """The Store of mock_server.store.base on PostgreSQL (psycopg 3). Build it with open_store(None, url)."""
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, schema: str | None = None,
+                 share: PostgresStore | None = None):
         if psycopg is None:
             raise StoreError("--database-url needs psycopg 3 and psycopg_pool: pip install 'insights-mock[postgres]'")
         self.url = url
         self.shown_url = redact_url(url)
+        # A sibling (schema given) lives in its own schema of the same database and borrows the connections
+        # of `share`, the store that owns the pool: 64 sessions do not mean 64 pools.
+        self.schema = schema
+        self._owner = share if share is not None else self
+        self._load_lock = load_lock_key(schema)
         self._pool_size = pool_size
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
         self._pid = os.getpid()
         self._conns: weakref.WeakSet = weakref.WeakSet()  # connections this process opened
+        self._paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> schema it is set to
         self._closed = False
         _STORES.add(self)
         self._init_schema()
+        self.sessions = SessionTable(lambda: self._write(SESSIONS_LOCK), self._connection, mark="%s")
 
     # -- connections -----------------------------------------------------------------------------------
 
@@ -135,14 +146,22 @@ class PostgresStore:
         finally:
             os.close(devnull)
         self._pool, self._conns, self._pid = None, weakref.WeakSet(), os.getpid()
+        self._paths = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         if self._closed:
             raise StoreError("the store is closed")
+        owner = self._owner
         try:
-            with self._get_pool().connection() as conn:
+            with owner._get_pool().connection() as conn:
+                if owner._paths.get(conn) != self.schema:  # the last user of this connection was another schema
+                    if self.schema is None:
+                        conn.execute("RESET search_path")
+                    else:
+                        conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+                    owner._paths[conn] = self.schema
                 yield conn
         except PoolTimeout as exc:
             raise StoreError(f"no connection to {self.shown_url} free in time") from exc
@@ -173,9 +192,11 @@ class PostgresStore:
                     return
             with self._connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                if self.schema is not None:
+                    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
                 if self._schema_is_ours(conn):  # another process created it while we waited
                     return
-                for statement in (*_TABLES, *_INDEXES, _SQL_CREATE_RECORD_VIEW):
+                for statement in (*_TABLES, *_INDEXES, create_record_view_sql(self._load_lock)):
                     conn.execute(statement)
                 conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", (SCHEMA_VERSION,))
                 conn.execute("INSERT INTO store_version (n) VALUES (0)")
@@ -204,7 +225,7 @@ class PostgresStore:
     # -- loading ---------------------------------------------------------------------------------------
 
     def load(self, dataset: Dataset) -> None:
-        with self._write(LOAD_LOCK) as conn:
+        with self._write(self._load_lock) as conn:
             self._load(conn, dataset)
 
     def is_empty(self) -> bool:
@@ -214,7 +235,7 @@ class PostgresStore:
         if not self.is_empty():
             return False
         with self._connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOAD_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._load_lock,))
             # Re-checked under the lock: another process may have loaded (and committed) meanwhile.
             if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is not None:
                 return False
@@ -334,10 +355,34 @@ class PostgresStore:
         if pool is not None and self._pid == os.getpid():
             pool.close()
 
+    # -- siblings: the stores of sessions and templates, in schemas of the same database --------------------
+
+    def sibling(self, key: str, *, copy_of: PostgresStore | None = None) -> PostgresStore:
+        """The store named `key` in the schema `im_<key>` of this database, sharing this store's pool; a new
+        one is filled with a copy of `copy_of` (INSERT ... SELECT from its schema: no Python in between).
+        Of several processes opening it at once, one copies under the schema's load lock, the others find it
+        loaded."""
+        store = PostgresStore(self.url, schema=sibling_schema(key), share=self._owner)
+        if copy_of is not None and store.is_empty():
+            with store._connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (store._load_lock,))
+                if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is None:
+                    for statement in copy_statements(copy_of.schema):
+                        conn.execute(statement)
+                    conn.execute(_SQL_BUMP)
+        return store
+
+    def drop_sibling(self, key: str) -> None:
+        """Drop the sibling `key`'s schema (a replica still holding it meets errors until it notices, see
+        mock_server.sessions)."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(sibling_schema(key))))
+
     # -- scenarios ---------------------------------------------------------------------------------------
 
     def load_scenario(self, dataset: Dataset, name: str) -> int:
-        with self._write(LOAD_LOCK) as conn:
+        with self._write(self._load_lock) as conn:
             self._load(conn, dataset)
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
             generation = (int(row[0]) if row else 0) + 1

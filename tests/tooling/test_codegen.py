@@ -84,7 +84,7 @@ def served_app() -> Iterator[tuple[str, object]]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].default.store.close()
 
 
 def test_generated_python_client_has_every_operation(python_client):
@@ -147,7 +147,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
                                                                     newest.action)
 
         # A mapping with entries, from the data the mock was loaded with (the API lists no mappings).
-        dataset = state.make_dataset()
+        dataset = state.default.make_dataset()
         per_mapping = {}
         for row in dataset.audit_logs:
             if row["type"] == "tool_mapping":
