@@ -58,6 +58,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--max-sessions", "MAX_SESSIONS", {"type": int}, "live sessions (X-Mock-Session or the mock_session cookie) "
                                                     "besides the default one (default 64; 0: none)"),
     ("--session-ttl", "SESSION_TTL", {}, "how long an unused session lives: 90s, 30m, 1h (default 1h)"),
+    ("--session-busy", "SESSION_BUSY_S", {}, "a session used this recently is never dropped to make room for a "
+                                            "new one (default 5s)"),
     ("--log-format", "LOG_FORMAT", {"choices": ("json", "text")}, "the access log on stderr: one JSON line per "
                                                                  "request (default), or one readable text line"),
 ]

@@ -75,7 +75,7 @@ def make_app(**overrides):
 def app():
     app = make_app()
     yield app
-    app.extensions["insights_mock"].default.store.close()
+    app.extensions["insights_mock"].close()
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def app_factory() -> Iterator[Callable[..., object]]:
 
     yield factory
     for app in made:
-        app.extensions["insights_mock"].default.store.close()
+        app.extensions["insights_mock"].close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 METHODS = "GET, HEAD, POST, DELETE, OPTIONS"
-ALLOW_HEADERS = frozenset({"authorization", "content-type", "prefer", "x-request-id"})
+ALLOW_HEADERS = frozenset({"authorization", "content-type", "prefer", "x-request-id", "x-mock-session"})
 EXPOSE_HEADERS = "X-Request-Id, WWW-Authenticate, Preference-Applied"
 MAX_AGE_S = "600"
 

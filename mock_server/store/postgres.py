@@ -48,7 +48,7 @@ except ImportError:  # the `postgres` extra is not installed: PostgresStore says
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
+from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
 from mock_server.store.sessions import SessionTable
 from mock_server.store.sql import audit_list_params
 from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, LOAD_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _DATA_TABLES, _INDEXES, _INDEX_NAMES, _SQL_BUMP, NOT_LOADED_SQLSTATE, create_record_view_sql, load_lock_key, SESSIONS_LOCK, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, _SQL_BUILD_AGGREGATES, redact_url, _target_key, audit_page_sql, _summary,
@@ -357,7 +357,7 @@ class PostgresStore:
 
     # -- siblings: the stores of sessions and templates, in schemas of the same database --------------------
 
-    def sibling(self, key: str, *, copy_of: PostgresStore | None = None) -> PostgresStore:
+    def sibling(self, key: str, *, copy_of: Store | None = None) -> Store:
         """The store named `key` in the schema `im_<key>` of this database, sharing this store's pool; a new
         one is filled with a copy of `copy_of` (INSERT ... SELECT from its schema: no Python in between).
         Of several processes opening it at once, one copies under the schema's load lock, the others find it

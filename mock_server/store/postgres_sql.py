@@ -152,7 +152,10 @@ def copy_statements(source_schema: str | None) -> list[str]:
     source = '"' + source_schema.replace('"', '""') + '"' if source_schema else "public"
     return ["TRUNCATE " + ", ".join(_DATA_TABLES),
             *(f"DROP INDEX IF EXISTS {name}" for name in _INDEX_NAMES),
-            *(f"INSERT INTO {table} SELECT * FROM {source}.{table}" for table in _DATA_TABLES),
+            *(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{table}" for table in _DATA_TABLES),
+            # the copied entries keep their seq; the next view's entry must come after them
+            "SELECT setval(pg_get_serial_sequence('audit_logs', 'seq'), coalesce(max(seq), 0) + 1, false)"
+            " FROM audit_logs",
             *_INDEXES,
             f"INSERT INTO meta (key, value) SELECT key, value FROM {source}.meta WHERE key IN ('account', 'loaded')"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -22,7 +22,7 @@ import orjson
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store import sql
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
+from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
 from mock_server.store.changes import Changes
 from mock_server.store.sessions import SessionTable
 from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
@@ -184,7 +184,7 @@ class SQLiteStore:
 
     # -- siblings: the stores of sessions and templates, beside this one (mock_server.sessions) ---------------
 
-    def sibling(self, key: str, *, copy_of: SQLiteStore | None = None) -> SQLiteStore:
+    def sibling(self, key: str, *, copy_of: Store | None = None) -> Store:
         """The store named `key` beside this one: a new in-memory database, or the file `key`.sqlite in the
         directory `<db>.sessions`. A new one is filled with a copy of `copy_of` (SQLite's backup: a few ms at
         the default sizes), made under a temporary name and linked into place, so that of several processes
@@ -196,8 +196,8 @@ class SQLiteStore:
                     source.backup(target)
             return store
         path = self._sibling_path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         if copy_of is not None and not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
             temporary = f"{path}.new-{os.getpid()}-{threading.get_ident()}"
             target = sqlite3.connect(temporary)
             try:
