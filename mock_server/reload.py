@@ -115,7 +115,7 @@ class ReloadingApp:
                 # at runtime) as a late worker would.
                 app = create_app(self.test_config, carry=old)
                 if str(scenario_file) in changed:
-                    app.extensions[EXTENSION].reset()
+                    app.extensions[EXTENSION].default.reset()
             except Exception as exc:  # noqa: BLE001 - whatever a broken file raises, keep serving the old app
                 self.status.error = f"{type(exc).__name__}: {exc}"
                 self.status.error_at = _now()
