@@ -60,6 +60,23 @@ window.addEventListener("load", function () {
     validatorUrl: null
   });
   window.ui = ui;
+  // The session of "Try it out": a same-origin request carries the mock_session cookie (mock_server.sessions).
+  var input = document.getElementById("mock-session-name");
+  var shown = document.getElementById("mock-session-current");
+  function current() {
+    var found = document.cookie.split("; ").filter(function (c) { return c.indexOf("mock_session=") === 0; })[0];
+    return found ? decodeURIComponent(found.slice("mock_session=".length)) : "";
+  }
+  function show() { shown.textContent = current() || "default"; input.value = current(); }
+  document.getElementById("mock-session-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var name = input.value.trim();
+    document.cookie = name && name !== "default"
+      ? "mock_session=" + encodeURIComponent(name) + "; path=/; SameSite=Lax"
+      : "mock_session=; path=/; max-age=0; SameSite=Lax";
+    show();
+  });
+  show();
   document.querySelectorAll("button[data-token]").forEach(function (button) {
     button.addEventListener("click", function () {
       ui.preauthorizeApiKey(root.dataset.scheme, button.dataset.token);
@@ -90,6 +107,7 @@ body { margin: 0; background: #fafafa; font-family: sans-serif; }
 .mock-panel code { font-size: 13px; }
 .mock-panel td.nowrap { white-space: nowrap; }
 .mock-panel button { font-size: 12px; padding: 1px 8px; cursor: pointer; }
+.mock-panel .mock-session { margin: 6px 0 0; }
 """
 
 
@@ -236,6 +254,12 @@ def render_page(spec: Spec, tokens: TokenRegistry, *, now, version: str, show_to
 </tbody>
 </table>
 </details>
+<form id="mock-session-form" class="mock-session">
+<label>Session <input id="mock-session-name" placeholder="default" maxlength="48" size="24"></label>
+<button type="submit">Use session</button> in use: <code id="mock-session-current">default</code>.
+Each session has its own data, scenario, faults and journal (<code>X-Mock-Session</code> or the
+<code>mock_session</code> cookie); <a href="/__admin/sessions">/__admin/sessions</a> lists them.
+</form>
 </section>
 <div id="swagger-ui" data-spec="/docs/openapi.json" data-scheme="{esc(bearer_scheme(spec))}"></div>
 <script src="{assets}/swagger-ui-bundle.js"></script>

@@ -201,3 +201,33 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
     executed = [c for c in calls if c.get("operationId") == OPERATION]
     assert [(c["status"], c["userId"]) for c in executed] == [
         (200, _user_id(TOKEN)), (200, _user_id(TOKEN)), (403, _user_id(OTHER_TOKEN))], err[-3000:]
+
+
+def test_docs_page_picks_the_session_of_try_it_out(browser_context, served):
+    """The panel's session field sets the mock_session cookie: Execute then acts on that session, whose
+    journal gets the call, and a reload shows the session still in use."""
+    import requests
+    from playwright.sync_api import expect
+
+    base = served["base"]
+    page = browser_context.new_page()
+    page.goto(base + "/docs")
+    page.locator(".opblock").first.wait_for(timeout=30_000)
+    expect(page.locator("#mock-session-current")).to_have_text("default")
+    page.locator("#mock-session-name").fill("from-docs")
+    page.locator("#mock-session-form button").click()
+    expect(page.locator("#mock-session-current")).to_have_text("from-docs")
+    page.locator(f'button[data-token="{TOKEN}"]').click()
+    _execute(page, OPERATION)
+    block = page.locator(".opblock").filter(has=page.locator(".opblock-summary-operation-id", has_text=OPERATION))
+    assert block.locator(".live-responses-table tr.response td.response-col_status").first.inner_text().strip() == "200"
+    journal = requests.get(base + "/__admin/sessions/from-docs/requests", timeout=10).json()
+    assert journal["count"] == 1 and journal["entries"][0]["operationId"] == OPERATION
+    default = requests.get(base + "/__admin/requests", timeout=10).json()
+    assert not [e for e in default["entries"] if e.get("operationId") == OPERATION]
+    page.reload()
+    expect(page.locator("#mock-session-current")).to_have_text("from-docs")
+    page.locator("#mock-session-name").fill("")  # back to the default session
+    page.locator("#mock-session-form button").click()
+    expect(page.locator("#mock-session-current")).to_have_text("default")
+    page.close()
