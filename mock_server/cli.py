@@ -237,6 +237,10 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None
         f"{'   reload: on' if config['RELOAD'] else ''}",
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
         f"  journal: {url}/__admin/requests" if config["JOURNAL_SIZE"] else "",
+        (f"  sessions: header X-Mock-Session: NAME (or cookie mock_session) gives a test its own data; "
+         f"up to {config['MAX_SESSIONS']}, list: {url}/__admin/sessions") if config["MAX_SESSIONS"] else "",
+        f"  clock: frozen at {iso(config['NOW'])}" if config["FREEZE_CLOCK"] and config["NOW"] else
+        ("  clock: frozen at the start of today (UTC)" if config["FREEZE_CLOCK"] else ""),
         "  tokens (Authorization: Bearer <token>):",
     ]
     ops = list(spec.operations.values())

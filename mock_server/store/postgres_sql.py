@@ -148,9 +148,11 @@ def sibling_schema(key: str) -> str:
 
 
 def copy_statements(source_schema: str | None) -> list[str]:
-    """Replace this schema's data with that of `source_schema`, inside the caller's transaction (a load)."""
+    """Fill this schema, never loaded (so its tables are empty), with the data of `source_schema`, inside the
+    caller's transaction. DELETE, not TRUNCATE: on empty tables it costs nothing, where TRUNCATE makes new
+    files for every table and index (45 ms of a session's creation here)."""
     source = '"' + source_schema.replace('"', '""') + '"' if source_schema else "public"
-    return ["TRUNCATE " + ", ".join(_DATA_TABLES),
+    return [*(f"DELETE FROM {table}" for table in _DATA_TABLES),
             *(f"DROP INDEX IF EXISTS {name}" for name in _INDEX_NAMES),
             *(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{table}" for table in _DATA_TABLES),
             # the copied entries keep their seq; the next view's entry must come after them
