@@ -1,8 +1,5 @@
 """Operator endpoints outside the API prefix:
 
-Each acts on the session the request names (X-Mock-Session or the mock_session cookie; the default one
-without), as the API does; /__admin/sessions (sessions.py) lists and manages them by name.
-
     GET    /__admin/health                  status, counts, scenario, journal, reload state
     POST   /__admin/reset                   regenerate the current scenario's data (every worker follows)
     GET    /__admin/scenario                the current scenario and the available ones
@@ -10,6 +7,9 @@ without), as the API does; /__admin/sessions (sessions.py) lists and manages the
     GET    /__admin/requests                the request journal, newest first
                                             (?limit= ?operationId= ?status=404|4xx ?method= ?since=ISO)
     DELETE /__admin/requests                clear the journal
+
+Each acts on the session the request names (X-Mock-Session or the mock_session cookie; the default one
+without), as the API does; /__admin/sessions (sessions.py) lists and manages sessions by name.
 
 On a loopback HOST they are open (a developer's own machine), unless ADMIN_TOKEN is set. On any other
 HOST they need `Authorization: Bearer <ADMIN_TOKEN>`, and without an ADMIN_TOKEN they do not exist (404):
