@@ -203,9 +203,10 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
         (200, _user_id(TOKEN)), (200, _user_id(TOKEN)), (403, _user_id(OTHER_TOKEN))], err[-3000:]
 
 
-def test_docs_page_picks_the_session_of_try_it_out(browser_context, served):
-    """The panel's session field sets the mock_session cookie: Execute then acts on that session, whose
-    journal gets the call, and a reload shows the session still in use."""
+def test_docs_operator_panel_session_scenario_forced_code_and_journal(browser_context, served):
+    """The operator panel: the session field sets the mock_session cookie, so Execute acts on that session
+    (its journal gets the call; a reload keeps it); the scenario menu switches that session only; the forced
+    code makes Try it out ask for a documented error; the journal button lists the session's requests."""
     import requests
     from playwright.sync_api import expect
 
@@ -225,9 +226,32 @@ def test_docs_page_picks_the_session_of_try_it_out(browser_context, served):
     assert journal["count"] == 1 and journal["entries"][0]["operationId"] == OPERATION
     default = requests.get(base + "/__admin/requests", timeout=10).json()
     assert not [e for e in default["entries"] if e.get("operationId") == OPERATION]
+    # The scenario menu switches this session: `empty` has no views, the default session still has them.
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("default")
+    page.locator("#mock-scenario").select_option("empty")
+    expect(page.locator("#mock-status")).to_have_text("session from-docs switched to empty", timeout=20_000)
+    block.locator("button.execute").click()
+    body = block.locator(".live-responses-table tr.response td.response-col_description pre").first
+    expect(body).to_contain_text('"data": []', timeout=20_000)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert requests.get(f"{base}{PREFIX}/dashboard/most-viewed", headers=headers, timeout=10).json()["data"]
+    # A forced code: the documented 500, asked for with Prefer.
+    page.locator("#mock-code").select_option("500")
+    block.locator("button.execute").click()
+    expect(block.locator(".live-responses-table tr.response td.response-col_status").first).to_have_text(
+        "500", timeout=20_000)
+    page.locator("#mock-code").select_option("")
+    # The journal button: this session's three calls, newest first.
+    page.locator("#mock-journal-show").click()
+    expect(page.locator("#mock-status")).to_have_text("3 request(s) in the journal of session from-docs",
+                                                      timeout=20_000)
+    rows = page.locator("#mock-journal tr").all_inner_texts()
+    assert len(rows) == 3 and rows[0].split("\t")[2] == "500" and all(OPERATION in row for row in rows)
     page.reload()
     expect(page.locator("#mock-session-current")).to_have_text("from-docs")
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("empty")
     page.locator("#mock-session-name").fill("")  # back to the default session
     page.locator("#mock-session-form button").click()
     expect(page.locator("#mock-session-current")).to_have_text("default")
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("default")
     page.close()
