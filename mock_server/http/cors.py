@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 METHODS = "GET, HEAD, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = frozenset({"authorization", "content-type", "prefer", "x-request-id", "x-mock-session"})
-EXPOSE_HEADERS = "X-Request-Id, WWW-Authenticate, Preference-Applied"
+EXPOSE_HEADERS = "X-Request-Id, WWW-Authenticate, Preference-Applied, X-Mock-Session"
 MAX_AGE_S = "600"
 
 

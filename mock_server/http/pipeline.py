@@ -173,6 +173,8 @@ def headers(state: State, ex: Exchange) -> None:
             ("X-Request-Id", ex.request_id), ("Cache-Control", "no-store")]
     if ex.preference_applied:
         out.append(("Preference-Applied", ex.preference_applied))
+    if ex.session is not None and ex.session.incarnation is not None:  # which session answered
+        out.append(("X-Mock-Session", ex.session.name))
     out += ex.extra_headers.items()
     if ex.method != "OPTIONS":  # a preflight's CORS headers came with its answer
         out += state.cors.actual(ex.environ.get("HTTP_ORIGIN"))

@@ -95,6 +95,15 @@ def test_a_session_is_made_from_the_seed_and_answers_like_a_fresh_mock(app, ids)
     assert reads(client, "fresh", dashboard, mapping) == reads(client, None, dashboard, mapping)
 
 
+def test_the_answer_names_the_session_that_gave_it(app):
+    client = app.test_client()
+    named = client.get(url("/dashboard/most-viewed"), headers={**ADMIN, "X-Mock-Session": "echo",
+                                                                "Origin": "http://localhost:5173"})
+    assert named.headers["X-Mock-Session"] == "echo"
+    assert "X-Mock-Session" in named.headers["Access-Control-Expose-Headers"]  # a page's script may read it
+    assert "X-Mock-Session" not in client.get(url("/dashboard/most-viewed"), headers=ADMIN).headers
+
+
 def test_the_journal_is_per_session_and_clearing_one_leaves_the_others(app, ids):
     client = app.test_client()
     dashboard, _ = ids
