@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from mock_helpers import NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
+from mock_helpers import need_browser, NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Debian's chromium by default; INSIGHTS_MOCK_CHROMIUM names another Chromium or Chrome binary.
 CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1"
 # Without the background-networking flags chromium phones home at start, and a closed network refuses it.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -38,21 +37,13 @@ OPERATION = "getMostViewedDashboards"
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
-def _need(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if REQUIRED:
-        pytest.fail(f"{reason}, and INSIGHTS_MOCK_REQUIRE_BROWSER=1 says the browser test must run")
-    pytest.skip(f"{reason} (apt-get install chromium; CI installs it)")
-
-
 @pytest.fixture
 def browser_context(tmp_path):
-    _need(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing")
+    need_browser(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - the test extra installs it
-        _need(False, "playwright is not installed (pip install -e '.[test]')")
+        need_browser(False, "playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,

@@ -16,28 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from mock_helpers import free_port
+from mock_helpers import need_browser, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "playwright"
 CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1"
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
-def _need(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if REQUIRED:
-        pytest.fail(f"{reason}, and INSIGHTS_MOCK_REQUIRE_BROWSER=1 says the Playwright example must run")
-    pytest.skip(f"{reason} (CI installs it)")
-
-
 def test_the_playwright_example_runs_parallel_workers_each_in_its_own_session(tmp_path):
     npm = shutil.which("npm")
-    _need(npm is not None, "npm is not installed")
-    _need(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}")
+    need_browser(npm is not None, "npm is not installed")
+    need_browser(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}")
     work = tmp_path / "playwright"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("node_modules", "test-results"))
     env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "npm_config_update_notifier": "false",
