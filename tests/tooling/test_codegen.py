@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 from uuid import UUID
@@ -38,10 +38,6 @@ pytestmark = pytest.mark.slow
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- (a) Python: openapi-python-client -----------------------------------------------------------------
@@ -153,15 +149,16 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
             if row["type"] == "tool_mapping":
                 per_mapping.setdefault(row["target_id"], []).append(row)
         mapping_id, rows = max(per_mapping.items(), key=lambda item: len(item[1]))
-        page = call("getMappingAuditLogs", UUID(mapping_id), page_size=5)
+        whole = date(1970, 1, 1)  # the lists default to the last 7 days
+        page = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, start_date=whole)
         assert page.pagination.total_items == len(rows) and len(page.data) == min(5, len(rows))
         assert all(e.type_ == models.AuditEntityType.TOOL_MAPPING for e in page.data)
         assert all(isinstance(e.tool_mapping, models.ToolMappingRef) and e.tool_mapping.mapping_id == UUID(mapping_id)
                    for e in page.data)
-        # A datetime filter as the client serialises it (isoformat, +00:00) is understood by the mock.
-        since = page.data[-1].created_at
-        filtered = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, from_=since)
-        assert filtered.pagination.total_items == sum(_instant(r["createdAt"]) >= since for r in rows)
+        # A date filter as the client serialises it (a datetime.date, isoformat) is understood by the mock.
+        since = page.data[-1].created_at.date()
+        filtered = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, start_date=since)
+        assert filtered.pagination.total_items == sum(r["createdAt"][:10] >= since.isoformat() for r in rows)
 
     assert sorted(set(called)) == sorted(op_id for op_id, _, _ in operations())
 
@@ -220,7 +217,7 @@ def test_typescript_types_generate_without_warnings_and_type_check(typescript):
     (typescript / "broken.ts").write_text(
         'import type { components, operations } from "./schema";\n'
         'export type Missing = operations["noSuchOperation"];\n'
-        'export const misspelt: components["schemas"]["Pagination"]["page_size"] = 1;\n', encoding="utf-8")
+        'export const misspelt: components["schemas"]["Pagination"]["pageSize"] = 1;\n', encoding="utf-8")
     broken = _tsc(typescript, "broken.ts")
     assert broken.returncode != 0
-    assert "noSuchOperation" in broken.stdout and "page_size" in broken.stdout, broken.stdout
+    assert "noSuchOperation" in broken.stdout and "pageSize" in broken.stdout, broken.stdout

@@ -327,8 +327,8 @@ def drift_cases():
         ("audit entry with a bad e-mail", "getAuditLog", put("dana.kim", "data", "user_email")),
         ("audit entry with __v as a string", "getAuditLog", put("0", "data", "__v")),
         ("log page without pagination", "getDashboardAuditLogs", drop("pagination")),
-        ("log page with pageSize over 1000", "getDashboardAuditLogs", put(5000, "pagination", "pageSize")),
-        ("log page with hasNext as a string", "getMappingAuditLogs", put("false", "pagination", "hasNext")),
+        ("log page with page_size over 1000", "getDashboardAuditLogs", put(5000, "pagination", "page_size")),
+        ("log page with has_next as a string", "getMappingAuditLogs", put("false", "pagination", "has_next")),
         ("mapping ref with an unknown tool", "getMappingAuditLogs", put("svn", "data", 0, "tool_mapping", "tool")),
     ]
 

@@ -71,7 +71,7 @@ def test_empty_is_a_new_tenant(app_factory):
     stats = client.get(url(f"/dashboard/{starter}/stats"), headers=ADMIN).json["data"]
     assert stats["totalViews"] == 0 and stats["lastViewedAt"] is None and len(stats["dailyViews"]) == 30
     logs = client.get(url(f"/dashboard/{starter}/logs"), headers=AUDITOR).json
-    assert logs["data"] == [] and logs["pagination"]["totalItems"] == 0
+    assert logs["data"] == [] and logs["pagination"]["total_items"] == 0
     # The tenant's first view: the starter dashboard appears, named, with its audit entry.
     assert client.post(url(f"/dashboard/{starter}/view"), headers=ADMIN).status_code == 200
     recent = client.get(url("/dashboard/recently-viewed"), headers=ADMIN).json["data"]
@@ -100,18 +100,18 @@ def test_pinned_dashboards_are_exact_and_consistent_everywhere(app_factory):
         listed = client.get(url("/dashboard/recently-viewed?limit=100"), headers=bearer(token)).json["data"]
         assert PINNED in [d["dashboardId"] for d in listed]
     # Its audit log: 5000 views, the create, the pinned share.
-    logs = client.get(url(f"/dashboard/{PINNED}/logs?pageSize=1"), headers=AUDITOR).json
-    assert logs["pagination"]["totalItems"] == 5002
-    views = client.get(url(f"/dashboard/{PINNED}/logs?action=view&pageSize=1"), headers=AUDITOR).json
-    assert views["pagination"]["totalItems"] == 5000 and views["data"][0]["createdAt"] == at(hours=1)
-    share = client.get(url(f"/dashboard/{PINNED}/logs?action=share"), headers=AUDITOR).json["data"]
+    logs = client.get(url(f"/dashboard/{PINNED}/logs?page_size=1&start_date=1970-01-01"), headers=AUDITOR).json
+    assert logs["pagination"]["total_items"] == 5002
+    views = client.get(url(f"/dashboard/{PINNED}/logs?action=view&page_size=1&start_date=1970-01-01"), headers=AUDITOR).json
+    assert views["pagination"]["total_items"] == 5000 and views["data"][0]["createdAt"] == at(hours=1)
+    share = client.get(url(f"/dashboard/{PINNED}/logs?action=share&start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert share == [{"_id": "65a0000000000000000000a1", "user_id": "65a000000000000000000001",
                       "user_email": "grace.hopper@acme.example", "type": "dashboard", "action": "share",
                       "target_id": PINNED, "account": "org-acme-acc0",
                       "dashboard": {"dashboardId": PINNED, "name": "Pinned – Release Readiness"},
                       "details": {"sharedWith": ["dana.kim@acme.example"], "permission": "edit"},
                       "createdAt": at(days=3), "updatedAt": at(days=3), "__v": 0}]
-    create = client.get(url(f"/dashboard/{PINNED}/logs?action=create"), headers=AUDITOR).json["data"]
+    create = client.get(url(f"/dashboard/{PINNED}/logs?action=create&start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert [(e["createdAt"], e["user_email"]) for e in create] == [(at(days=120), "grace.hopper@acme.example")]
 
 
@@ -125,7 +125,7 @@ def test_pinned_edge_cases_never_viewed_viewed_once_mapping_and_other_entries(ap
     assert [(d["viewCount"], d["lastViewedAt"]) for d in once] == [(1, at(days=2))]
     admin = client.get(url("/dashboard/recently-viewed?limit=100"), headers=ADMIN).json["data"]
     assert ONCE not in [d["dashboardId"] for d in admin]
-    mapping = client.get(url(f"/mapping/{MAPPING}/logs"), headers=AUDITOR).json["data"]
+    mapping = client.get(url(f"/mapping/{MAPPING}/logs?start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert [(e["action"], e["__v"], e["tool_mapping"]["name"]) for e in mapping] == \
         [("update", 1, "Jira – PINNED project"), ("create", 0, "Jira – PINNED project")]
     assert mapping[0]["updatedAt"] == at(days=1) and mapping[1]["user_email"] == "grace.hopper@acme.example"
