@@ -192,8 +192,9 @@ def error_body_conformance(ctx, response, case):
 @schemathesis.check
 def auth_challenge_semantics(ctx, response, case):
     """401 and 403 follow RFC 6750 as the spec describes: 401 -> `WWW-Authenticate: Bearer`, with
-    error="invalid_token" when a Bearer credential was sent and no error attribute when none was; 403 ->
-    error="insufficient_scope" with a scope attribute naming the operation's scopes."""
+    error="invalid_token" when a Bearer credential was sent and no error attribute when none was; 403 for a
+    scope -> error="insufficient_scope" with a scope attribute naming the operation's scopes; 403 for a role -> body error insufficient_role and a
+    challenge without error or scope."""
     status = response.status_code
     if status not in (401, 403):
         return None
@@ -221,10 +222,16 @@ def auth_challenge_semantics(ctx, response, case):
             # Another scheme (Basic, ...) is "no usable credentials": no error attribute, or invalid_token.
             _fail(f"401 to a non-Bearer credential carries error={params['error']!r}")
         return None
+    if code == "insufficient_role":
+        # A missing site role: no other token of the user would do, so the challenge claims no scope.
+        if "error" in params or "scope" in params:
+            _fail(f"403 for a missing role must claim no error/scope in WWW-Authenticate (RFC 6750 would have the "
+                  f"client fetch another token for nothing), it has {params!r}")
+        return None
     if params.get("error") != "insufficient_scope":
-        _fail(f"403 must say error=\"insufficient_scope\", WWW-Authenticate has {params!r}")
+        _fail(f"403 must say error=\"insufficient_scope\" (or body error insufficient_role), WWW-Authenticate has {params!r}")
     if code != "insufficient_scope":
-        _fail(f"403 body error is {code!r}, expected 'insufficient_scope'")
+        _fail(f"403 body error is {code!r}, expected 'insufficient_scope' or 'insufficient_role'")
     scopes = (params.get("scope") or "").split()
     if not scopes:
         _fail("403 WWW-Authenticate has no scope attribute")

@@ -217,6 +217,11 @@ def test_auth_challenge_semantics():
     foreign = {"WWW-Authenticate": 'Bearer realm="insights", error="insufficient_scope", scope="admin"'}
     assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, forbidden, status=403, headers=foreign, request_headers=bearer, path={"dashboardId": D1}))
     assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, {**forbidden, "error": "forbidden"}, status=403, headers=scoped, request_headers=bearer, path={"dashboardId": D1}))
+    # a role failure: its own code, and a challenge that claims no scope
+    role = {"status": 403, "error": "insufficient_role", "message": "no"}
+    plain = {"WWW-Authenticate": 'Bearer realm="insights", error_description="Requires one of the roles User"'}
+    assert passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, role, status=403, headers=plain, request_headers=bearer, path={"dashboardId": D1}))
+    assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, role, status=403, headers=scoped, request_headers=bearer, path={"dashboardId": D1}))
 
 
 # -- the model -------------------------------------------------------------------------------------------------
