@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -32,6 +31,7 @@ from .operator import operator_app
 from .spec import Spec, load_spec
 from .state import EXTENSION, Clock, State
 from .store import open_store
+from .timestamps import data_anchor
 from .validation import RequestValidator, ResponseValidator
 
 __all__ = ["EXTENSION", "State", "create_app", "api_prefix"]
@@ -54,7 +54,7 @@ def build_state(config: dict[str, Any], explicit: set[str], carry: State | None 
     if carry is not None:
         anchor, clock, store = carry.anchor, carry.clock, carry.store
     else:
-        anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        anchor = data_anchor(config["NOW"])
         clock, store = Clock(config["NOW"]), open_store(config["DB"], config["DATABASE_URL"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
     if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too
