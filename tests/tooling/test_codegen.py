@@ -110,7 +110,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
 
     with client:
         most = call("getMostViewedDashboards", limit=5)
-        assert isinstance(most, models.DashboardListResponse)
+        assert isinstance(most, models.MostViewedResponse)
         assert most.message == "Successfully retrieved most viewed dashboards"
         assert 1 <= len(most.data) <= 5 and all(isinstance(d, models.DashboardSummary) for d in most.data)
         assert [d.view_count for d in most.data] == sorted((d.view_count for d in most.data), reverse=True)
@@ -132,7 +132,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
         assert recent.data[0].dashboard_id == top.dashboard_id and recent.data[0].last_viewed_at == view.viewed_at
 
         logs = call("getDashboardAuditLogs", top.dashboard_id, page_size=5)
-        assert isinstance(logs, models.AuditLogPageResponse) and isinstance(logs.pagination, models.Pagination)
+        assert isinstance(logs, models.DashboardAuditLogPageResponse) and isinstance(logs.pagination, models.Pagination)
         newest = logs.data[0]
         assert isinstance(newest, models.AuditLogEntry)
         assert (newest.action, newest.user_id, newest.target_id) == (models.AuditAction.VIEW, me,
