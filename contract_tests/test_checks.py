@@ -155,12 +155,13 @@ def test_audit_filters_honoured():
 
 def test_without_dates_only_the_last_7_days_are_listed():
     now = datetime.now(UTC)
-    recent = (now - timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    old = (now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, page([entry("a" * 24, recent)]), path={"dashboardId": D1}))
-    assert not passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, page([entry("a" * 24, old)]), path={"dashboardId": D1}))
+    stamp = lambda days: (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+    week = page([entry("b" * 24, stamp(0)), entry("a" * 24, stamp(6))])
+    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, week, path={"dashboardId": D1}))
+    month = page([entry("b" * 24, stamp(0)), entry("a" * 24, stamp(30))])
+    assert not passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, month, path={"dashboardId": D1}))
     # with a date filter the old entry is what was asked for
-    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, page([entry("a" * 24, old)]), path={"dashboardId": D1},
+    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, month, path={"dashboardId": D1},
                                                           query={"start_date": "2000-01-01"}))
 
 

@@ -43,7 +43,7 @@ def test_consecutive_pages_do_not_overlap(op, api, discovered, fresh_state):
     meanwhile (by this suite or anyone on a shared deployment) cannot shift the pages."""
     target_id, _ = _busiest(discovered, op)
     path = _log_path(op, target_id)
-    pinned = {"end_date": _yesterday()}
+    pinned = {"end_date": _yesterday(api, discovered)}
     _, head = api.ok(op, path=path, query={**pinned, "page_size": 1})
     total = head["pagination"]["total_items"]
     size = max(1, math.ceil(total / MAX_PAGES))
@@ -84,15 +84,25 @@ def test_consecutive_pages_do_not_overlap(op, api, discovered, fresh_state):
     violated("page_past_the_end_is_empty", payload["data"] == [], f"page {pages + 1} of {pages} is not empty", response)
 
 
-def _yesterday() -> str:
-    """The last whole UTC day: a window ending there does not move while the suite (or anyone) writes today."""
-    return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+def _server_today(api, discovered):
+    """The server's UTC day: DashboardStats' daily series ends today (the spec); this machine's date otherwise."""
+    dashboard = discovered.busiest_dashboard or spec.example_of_parameter("dashboardId")
+    response, payload = api.ok(checks.STATS, path={"dashboardId": dashboard})
+    daily = (payload.get("data") or {}).get("dailyViews") if isinstance(payload, dict) else None
+    last = checks.parse_day(daily[-1].get("date")) if isinstance(daily, list) and daily and isinstance(daily[-1], dict) else None
+    return last or datetime.now(UTC).date()
 
 
-def _pinned_full_log(api, op, target_id):
+def _yesterday(api, discovered) -> str:
+    """The server's last whole UTC day: a window ending there does not move while the suite (or anyone) writes
+    today."""
+    return (_server_today(api, discovered) - timedelta(days=1)).isoformat()
+
+
+def _pinned_full_log(api, op, target_id, discovered):
     """The whole log up to yesterday, pinned with `end_date` so later writes do not change it (see the page walk)."""
     path = _log_path(op, target_id)
-    pinned_to = _yesterday()
+    pinned_to = _yesterday(api, discovered)
     _, payload = api.ok(op, path=path, query={"end_date": pinned_to, "page_size": 1000})
     if not payload["data"]:
         pytest.skip(f"the log of {target_id} has no entries before today")
@@ -106,7 +116,7 @@ def test_filters_select_exactly_the_matching_entries(op, api, discovered, fresh_
     """Each filter returns every matching entry of the full log and nothing else (the check proves "nothing
     else" on every response; this proves "every"), the days of start_date/end_date inclusive."""
     target_id, _ = _busiest(discovered, op)
-    full, pinned_to = _pinned_full_log(api, op, target_id)
+    full, pinned_to = _pinned_full_log(api, op, target_id, discovered)
     sample = full[len(full) // 2]
     queries = [{"action": action} for action in sorted({e["action"] for e in full})][:4]
     queries.append({"action": "export" if all(e["action"] != "export" for e in full) else "create"})
@@ -166,17 +176,18 @@ def test_start_date_after_end_date_is_rejected(op, api, fresh_state):
 def test_without_dates_the_list_holds_the_last_7_days(op, api, discovered, fresh_state):
     """FACTS.md: without a date filter the list holds the last 7 days. Every entry of the default list is
     recent (the check audit_filters_honoured), and the default list is the 7-day window's list, as far as the
-    window is stable: it is compared with start_date = 6 days before today, UTC (today and the 6 days before)."""
+    window is stable: it is compared with start_date = 6 days before today, UTC (today and the 6 days before).
+    "Today" is the server's: the last day of a dashboard's stats series (a mock may run at --now)."""
     target_id, _ = _busiest(discovered, op)
     path = _log_path(op, target_id)
-    today = datetime.now(UTC).date()
+    today = _server_today(api, discovered)
     window = {"start_date": (today - timedelta(days=checks.DEFAULT_WINDOW_DAYS - 1)).isoformat(),
               "end_date": today.isoformat()}
     for _attempt in range(STABLE_ATTEMPTS):
         _, explicit = api.ok(op, path=path, query={**window, "page_size": 1000})
         response, default = api.ok(op, path=path, query={"page_size": 1000})
         _, again = api.ok(op, path=path, query={**window, "page_size": 1000})
-        if explicit == again and datetime.now(UTC).date() == today:
+        if explicit == again and _server_today(api, discovered) == today:
             break
     else:
         pytest.skip("the last 7 days of this log kept changing; cannot compare")
