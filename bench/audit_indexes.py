@@ -10,7 +10,7 @@ popular dashboard's entries become mostly `view`, which is what makes a narrower
    aggregate and index), with another connection committing between two views (SQLite then drops a
    connection's page cache): with the current indexes, and with each audit index dropped in turn (its
    marginal cost). Interleaved rounds; the median of the rounds.
-2. The dashboard-logs reads of that dashboard (page 1 and page 50, pageSize 20) for each filter
+2. The dashboard-logs reads of that dashboard (page 1 and page 50, page_size 20) for each filter
    combination, median microseconds of store.audit_logs(): the current five indexes against the narrowest
    set that keeps every plan an ordered index walk: audit_logs_target and audit_logs_target_user with
    `action` appended (covering: an action filter is checked inside the index, no table lookup),
@@ -195,7 +195,7 @@ def main() -> None:
         finally:
             for name, original in originals.items():
                 setattr(store_sql, name, original)
-        print(f"\ndashboard logs of that dashboard, pageSize 20, median us per store.audit_logs() call")
+        print(f"\ndashboard logs of that dashboard, page_size 20, median us per store.audit_logs() call")
         print(f"  {'filter':34s} {'all five':>10s} {'narrow':>10s} {'ratio':>7s}")
         for name, _ in cases(user["id"].lower()):
             for page in (1, 50):

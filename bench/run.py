@@ -102,7 +102,7 @@ PRISM_IDS = {
     "mapping": "8d3e2f10-4b5c-4a6d-9e7f-0a1b2c3d4e5f", "audit": "507f1f77bcf86cd799439011",
 }
 # paging asked for when the mock did not say how many entries there are (a Prism-only run)
-PAGE_DEFAULTS = {"dashboard_page": "page=2&pageSize=20", "mapping_page": "page=2&pageSize=20"}
+PAGE_DEFAULTS = {"dashboard_page": "page=2&page_size=20", "mapping_page": "page=2&page_size=20"}
 
 
 def add_run_options(p: argparse.ArgumentParser, load_tool: str) -> None:
@@ -248,20 +248,20 @@ def discover(base: str, db: Path) -> dict:
         raise RuntimeError(f"most-viewed answered {most.status}: {most.body[:300]!r}")
     dashboards = [d["dashboardId"] for d in most.json()["data"]]
     ids = {"dashboard": dashboards[0], "view_dashboard": dashboards[min(1, len(dashboards) - 1)]}
-    logs = h.http("GET", base + API + f"/dashboard/{ids['dashboard']}/logs?pageSize=1").json()
+    logs = h.http("GET", base + API + f"/dashboard/{ids['dashboard']}/logs?page_size=1").json()
     ids["audit"] = logs["data"][0]["_id"]
-    ids["dashboard_page"] = _page_query(logs["pagination"]["totalItems"])
+    ids["dashboard_page"] = _page_query(logs["pagination"]["total_items"])
     ids["mapping"] = find_mapping_id(base, db)
-    mlogs = h.http("GET", base + API + f"/mapping/{ids['mapping']}/logs?pageSize=1").json()
-    ids["mapping_page"] = _page_query(mlogs["pagination"]["totalItems"])
-    ids["mapping_entries"] = mlogs["pagination"]["totalItems"]
-    ids["dashboard_entries"] = logs["pagination"]["totalItems"]
+    mlogs = h.http("GET", base + API + f"/mapping/{ids['mapping']}/logs?page_size=1").json()
+    ids["mapping_page"] = _page_query(mlogs["pagination"]["total_items"])
+    ids["mapping_entries"] = mlogs["pagination"]["total_items"]
+    ids["dashboard_entries"] = logs["pagination"]["total_items"]
     return ids
 
 
 def _page_query(total: int, size: int = 20) -> str:
     # the second page when there is one: paging past the first page is what the issue asks for
-    return f"page={2 if total > size else 1}&pageSize={size}"
+    return f"page={2 if total > size else 1}&page_size={size}"
 
 
 def find_mapping_id(base: str, db: Path) -> str:
@@ -286,8 +286,8 @@ def find_mapping_id(base: str, db: Path) -> str:
     except sqlite3.Error as exc:
         h.log(f"cannot read {db}: {exc}")
     for mapping in dict.fromkeys(candidates):
-        page = h.http("GET", base + API + f"/mapping/{mapping}/logs?pageSize=1")
-        if page.status == 200 and page.json()["pagination"]["totalItems"] > 0:
+        page = h.http("GET", base + API + f"/mapping/{mapping}/logs?page_size=1")
+        if page.status == 200 and page.json()["pagination"]["total_items"] > 0:
             return mapping
     raise RuntimeError(f"found no tool mapping with audit entries in {db} (the store's schema changed?)")
 

@@ -25,7 +25,7 @@ export async function firstSession(base: string, token: string): Promise<string[
   const stats = await call<Json<"getDashboardStats", 200>>(base, token, "GET", `${PREFIX}/dashboard/${top.dashboardId}/stats`);
   const view = await call<Json<"recordDashboardView", 200>>(base, token, "POST", `${PREFIX}/dashboard/${top.dashboardId}/view`);
   const recent = await call<Json<"getRecentlyViewedDashboards", 200>>(base, token, "GET", `${PREFIX}/dashboard/recently-viewed`);
-  const logs = await call<Json<"getDashboardAuditLogs", 200>>(base, token, "GET", `${PREFIX}/dashboard/${top.dashboardId}/logs?pageSize=5`);
+  const logs = await call<Json<"getDashboardAuditLogs", 200>>(base, token, "GET", `${PREFIX}/dashboard/${top.dashboardId}/logs?page_size=5`);
   const entry: Schemas["AuditLogEntry"] = logs.data[0];
   const one = await call<Json<"getAuditLog", 200>>(base, token, "GET", `${PREFIX}/${entry._id}`);
   const mapping: Schemas["ToolMappingRef"] | undefined = one.data.tool_mapping;
@@ -35,15 +35,18 @@ export async function firstSession(base: string, token: string): Promise<string[
     `${top.name}: ${stats.data.totalViews} views, ${stats.data.uniqueViewers} viewers, ${daily.length} days`,
     `recorded view ${view.data._id} at ${view.data.viewedAt}, now ${view.data.viewCount}`,
     `most recent: ${recent.data[0]?.name ?? "none"}`,
-    `${page.totalItems} entries; newest ${one.data.action} by ${one.data.user_email}${mapping ? ` on ${mapping.name}` : ""}`,
+    `${page.total_items} entries; newest ${one.data.action} by ${one.data.user_email}${mapping ? ` on ${mapping.name}` : ""}`,
   ];
 }
 
 // Query parameters are typed too: a wrong name or type here fails the check.
 export const mappingQuery: NonNullable<operations["getMappingAuditLogs"]["parameters"]["query"]> = {
   page: 1,
-  pageSize: 50,
-  from: "2026-11-01T00:00:00.000Z",
+  page_size: 50,
+  start_date: "2026-11-01",
+  end_date: "2026-11-25",
+  user_id: "64b7f0c2a1e3d4c5b6a79802",
+  type: "tool_mapping",
   action: "update",
 };
 export type MappingLogsPath = paths["/api/v2/insights/kpis/audit-logs/mapping/{mappingId}/logs"]["get"];

@@ -140,6 +140,19 @@ def malformed_id_is_500(factory, config) -> Flask:
     return _rewriting(factory(config), crash_on_bad_ids)
 
 
+def role_failure_as_scope(factory, config) -> Flask:
+    """A 403 for a missing site role says insufficient_scope, as if another token would do (the reviewed bug)."""
+    def call_it_scope(method, path, status, body):
+        if status != 403:
+            return status, body
+        payload = json.loads(body)
+        if payload.get("error") == "insufficient_role":
+            payload["error"] = "insufficient_scope"
+        return status, json.dumps(payload).encode()
+
+    return _rewriting(factory(config), call_it_scope)
+
+
 VARIANTS = {
     v.name: v
     for v in (
@@ -153,6 +166,7 @@ VARIANTS = {
             ("view_counted", "view_counts_agree", "stats_show_view", "view_logged"),
             view_not_counted,
         ),
+        Variant("role-as-scope", "a role failure is reported as insufficient_scope", ("role_is_not_scope", "auth_challenge_semantics"), role_failure_as_scope),
         Variant("malformed-id-500", "a malformed path id is answered 500", ("malformed_id_rejected", "not_a_server_error"), malformed_id_is_500),
     )
 }

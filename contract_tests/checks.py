@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import schemathesis
@@ -31,6 +31,7 @@ AUDIT_LOG = "getAuditLog"
 LOG_LISTS = (DASHBOARD_LOGS, MAPPING_LOGS)
 
 DEFAULT_LIMIT = 10
+MIN_LIMIT, MAX_LIMIT = 1, 100  # the range `limit` is clamped to
 DEFAULT_PAGE = 1
 DEFAULT_PAGE_SIZE = 50
 # Parameters that force a response in the mock; the suite never sends them on its own.
@@ -114,6 +115,25 @@ def parse_instant(value) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DEFAULT_WINDOW_DAYS = 7  # FACTS.md: without a date filter, the activity-log lists hold the last 7 days
+
+
+def parse_day(value) -> date | None:
+    """A YYYY-MM-DD day (start_date, end_date), or None (unparseable input is not judged here)."""
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def day_filter(query) -> tuple[date | None, date | None]:
+    """(start_date, end_date) of a sent query, each None when absent or unparseable."""
+    return parse_day(single(query, "start_date")), parse_day(single(query, "end_date"))
+
+
 def timestamp(value) -> datetime | None:
     """A response timestamp in the spec's exact format, or None (the schema check reports bad formats)."""
     if not isinstance(value, str) or not _TIMESTAMP.match(value):
@@ -172,8 +192,9 @@ def error_body_conformance(ctx, response, case):
 @schemathesis.check
 def auth_challenge_semantics(ctx, response, case):
     """401 and 403 follow RFC 6750 as the spec describes: 401 -> `WWW-Authenticate: Bearer`, with
-    error="invalid_token" when a Bearer credential was sent and no error attribute when none was; 403 ->
-    error="insufficient_scope" with a scope attribute naming the operation's scopes."""
+    error="invalid_token" when a Bearer credential was sent and no error attribute when none was; 403 for a
+    scope -> error="insufficient_scope" with a scope attribute naming the operation's scopes; 403 for a role -> body error insufficient_role and a
+    challenge without error or scope."""
     status = response.status_code
     if status not in (401, 403):
         return None
@@ -201,10 +222,16 @@ def auth_challenge_semantics(ctx, response, case):
             # Another scheme (Basic, ...) is "no usable credentials": no error attribute, or invalid_token.
             _fail(f"401 to a non-Bearer credential carries error={params['error']!r}")
         return None
+    if code == "insufficient_role":
+        # A missing site role: no other token of the user would do, so the challenge claims no scope.
+        if "error" in params or "scope" in params:
+            _fail(f"403 for a missing role must claim no error/scope in WWW-Authenticate (RFC 6750 would have the "
+                  f"client fetch another token for nothing), it has {params!r}")
+        return None
     if params.get("error") != "insufficient_scope":
-        _fail(f"403 must say error=\"insufficient_scope\", WWW-Authenticate has {params!r}")
+        _fail(f"403 must say error=\"insufficient_scope\" (or body error insufficient_role), WWW-Authenticate has {params!r}")
     if code != "insufficient_scope":
-        _fail(f"403 body error is {code!r}, expected 'insufficient_scope'")
+        _fail(f"403 body error is {code!r}, expected 'insufficient_scope' or 'insufficient_role'")
     scopes = (params.get("scope") or "").split()
     if not scopes:
         _fail("403 WWW-Authenticate has no scope attribute")
@@ -281,12 +308,16 @@ def most_viewed_order(ctx, response, case):
 
 @schemathesis.check
 def list_limit_honoured(ctx, response, case):
-    """Dashboard lists hold at most `limit` items (default 10)."""
+    """Dashboard lists hold at most `limit` items (default 10). The operations document no 400, so the spec
+    says an odd `limit` is not refused: below 1 counts as 1, above 100 as 100, anything else (not an integer,
+    repeated) as absent."""
     items = _ok_list_body(response, case, (RECENTLY_VIEWED, MOST_VIEWED))
     if items is None:
         return None
-    limit = as_int(single(sent_query(response), "limit", DEFAULT_LIMIT))
-    if limit is not None and len(items) > limit:
+    sent = sent_query(response).get("limit")
+    limit = as_int(sent[0]) if sent is not None and len(sent) == 1 and re.fullmatch(r"-?\d+", sent[0]) else None
+    limit = DEFAULT_LIMIT if limit is None else min(max(limit, MIN_LIMIT), MAX_LIMIT)
+    if len(items) > limit:
         _fail(f"{len(items)} items returned for limit={limit}")
     return None
 
@@ -316,9 +347,9 @@ def audit_logs_order(ctx, response, case):
 
 @schemathesis.check
 def pagination_consistent(ctx, response, case):
-    """`pagination` agrees with the request and with `data`: page and pageSize echo the request (defaults 1 and
-    50), totalPages == ceil(totalItems / pageSize), hasNext == (page < totalPages), and the page holds
-    min(pageSize, totalItems - (page - 1) * pageSize) entries, never fewer than 0."""
+    """`pagination` agrees with the request and with `data`: page and page_size echo the request (defaults 1 and
+    50), total_pages == ceil(total_items / page_size), has_next == (page < total_pages), and the page holds
+    min(page_size, total_items - (page - 1) * page_size) entries, never fewer than 0."""
     items = _ok_list_body(response, case, LOG_LISTS)
     if items is None:
         return None
@@ -327,27 +358,27 @@ def pagination_consistent(ctx, response, case):
         return None  # the schema check reports a missing or malformed pagination
     query = sent_query(response)
     page = as_int(single(query, "page", DEFAULT_PAGE))
-    size = as_int(single(query, "pageSize", DEFAULT_PAGE_SIZE))
-    total, pages, has_next = meta.get("totalItems"), meta.get("totalPages"), meta.get("hasNext")
+    size = as_int(single(query, "page_size", DEFAULT_PAGE_SIZE))
+    total, pages, has_next = meta.get("total_items"), meta.get("total_pages"), meta.get("has_next")
     problems = []
     if page is not None and meta.get("page") != page:
         problems.append(f"pagination.page is {meta.get('page')!r}, the request asked for page {page}")
-    if size is not None and meta.get("pageSize") != size:
-        problems.append(f"pagination.pageSize is {meta.get('pageSize')!r}, the request asked for {size}")
+    if size is not None and meta.get("page_size") != size:
+        problems.append(f"pagination.page_size is {meta.get('page_size')!r}, the request asked for {size}")
     page = meta.get("page") if page is None else page
-    size = meta.get("pageSize") if size is None else size
+    size = meta.get("page_size") if size is None else size
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (page, size, total, pages)) and size > 0:
         if pages != math.ceil(total / size):
-            problems.append(f"totalPages is {pages}, ceil(totalItems {total} / pageSize {size}) is {math.ceil(total / size)}")
+            problems.append(f"total_pages is {pages}, ceil(total_items {total} / page_size {size}) is {math.ceil(total / size)}")
         if isinstance(has_next, bool) and has_next != (page < pages):
-            problems.append(f"hasNext is {has_next} on page {page} of {pages}")
+            problems.append(f"has_next is {has_next} on page {page} of {pages}")
         expected = min(size, max(0, total - (page - 1) * size))
         if len(items) != expected:
             problems.append(
-                f"page {page} holds {len(items)} entries; with totalItems {total} and pageSize {size} it must hold {expected}"
+                f"page {page} holds {len(items)} entries; with total_items {total} and page_size {size} it must hold {expected}"
             )
     if len(items) > (size if isinstance(size, int) else len(items)):
-        problems.append(f"{len(items)} entries exceed pageSize {size}")
+        problems.append(f"{len(items)} entries exceed page_size {size}")
     if problems:
         _fail("pagination disagrees with the request or the data:\n  " + "\n  ".join(problems))
     return None
@@ -422,32 +453,44 @@ def _check_entry_refs(entry: dict, where: str) -> None:
 
 @schemathesis.check
 def audit_filters_honoured(ctx, response, case):
-    """Every entry of a filtered page satisfies the filter: action=, userId=, from (inclusive), to (inclusive);
-    and a `from` after `to` is refused, as the parameters' descriptions say."""
+    """Every entry of a filtered page satisfies the filter: action=, user_id=, type=, start_date and end_date
+    (UTC days, inclusive); a start_date after end_date is refused, as the parameters' descriptions say; and
+    without a date filter the page lies within 7 UTC days (FACTS.md: the last 7 days), its newest and oldest
+    entries at most 6 days apart. The server's "today" is not judged here: a mock may run at --now, and
+    test_targeted.py compares the default list with the explicit window of the server's today."""
     if operation_id(case) not in LOG_LISTS or response.status_code >= 500:
         return None
     query = sent_query(response)
-    start, end = parse_instant(single(query, "from")), parse_instant(single(query, "to"))
+    start, end = day_filter(query)
     if response.status_code == 200 and start is not None and end is not None and start > end:
-        _fail(f"from={single(query, 'from')} is after to={single(query, 'to')} and was accepted with 200")
+        _fail(f"start_date={start} is after end_date={end} and was accepted with 200")
     items = _ok_list_body(response, case, LOG_LISTS)
     if items is None:
         return None
-    action, user = single(query, "action"), single(query, "userId")
+    dated = any(k in query for k in ("start_date", "end_date"))
+    days = [t.astimezone(UTC).date() for t in (timestamp(e.get("createdAt")) for e in items if isinstance(e, dict))
+            if t is not None]
+    if not dated and days and (max(days) - min(days)).days > DEFAULT_WINDOW_DAYS - 1:
+        _fail(f"without start_date/end_date the list holds the last {DEFAULT_WINDOW_DAYS} days, but its entries "
+              f"run from {min(days)} to {max(days)}")
+    action, user, kind = single(query, "action"), single(query, "user_id"), single(query, "type")
     for index, entry in enumerate(items):
         if not isinstance(entry, dict):
             continue
         if action is not None and entry.get("action") != action:
             _fail(f"data[{index}] has action {entry.get('action')!r}; the request filtered action={action}")
+        if kind is not None and entry.get("type") != kind:
+            _fail(f"data[{index}] has type {entry.get('type')!r}; the request filtered type={kind}")
         if user is not None and not _same_id(entry.get("user_id"), user):
-            _fail(f"data[{index}] has user_id {entry.get('user_id')!r}; the request filtered userId={user}")
+            _fail(f"data[{index}] has user_id {entry.get('user_id')!r}; the request filtered user_id={user}")
         created = timestamp(entry.get("createdAt"))
         if created is None:
             continue
-        if start is not None and created < start:
-            _fail(f"data[{index}] was created at {entry.get('createdAt')}, before from={single(query, 'from')}")
-        if end is not None and created > end:
-            _fail(f"data[{index}] was created at {entry.get('createdAt')}, after to={single(query, 'to')}")
+        day = created.astimezone(UTC).date()
+        if start is not None and day < start:
+            _fail(f"data[{index}] was created at {entry.get('createdAt')}, before start_date={start}")
+        if end is not None and day > end:
+            _fail(f"data[{index}] was created at {entry.get('createdAt')}, after end_date={end}")
     return None
 
 

@@ -74,6 +74,10 @@ class Discovery:
 PROBED_TARGETS = 10
 
 
+# The whole history (the lists default to the last 7 days): the busiest log overall is the best to page through.
+WHOLE_LOG = {"start_date": "1970-01-01", "page_size": 1}
+
+
 def discover(api: ApiClient, mapping_ids: list[str]) -> Discovery:
     """Best effort and unjudged: discovery only needs ids, so a broken rule in these answers is left to the tests
     that check those operations (one defect then fails the tests about it, not every test that needs ids)."""
@@ -81,15 +85,15 @@ def discover(api: ApiClient, mapping_ids: list[str]) -> Discovery:
     payload = _data(api, checks.MOST_VIEWED, query={"limit": 100})
     found.dashboards = [d for d in payload.get("data") or [] if isinstance(d, dict) and isinstance(d.get("dashboardId"), str)]
     for dashboard in found.dashboards[:PROBED_TARGETS]:
-        total = _total(_data(api, checks.DASHBOARD_LOGS, path={"dashboardId": dashboard["dashboardId"]}, query={"pageSize": 1}))
+        total = _total(_data(api, checks.DASHBOARD_LOGS, path={"dashboardId": dashboard["dashboardId"]}, query=WHOLE_LOG))
         if total > found.busiest_dashboard_total:
             found.busiest_dashboard, found.busiest_dashboard_total = dashboard["dashboardId"], total
     if found.busiest_dashboard:
-        page = _data(api, checks.DASHBOARD_LOGS, path={"dashboardId": found.busiest_dashboard}, query={"pageSize": 100})
+        page = _data(api, checks.DASHBOARD_LOGS, path={"dashboardId": found.busiest_dashboard}, query={**WHOLE_LOG, "page_size": 100})
         found.entries = [e for e in page.get("data") or [] if isinstance(e, dict) and isinstance(e.get("_id"), str)]
     found.mappings = list(mapping_ids)
     for mapping_id in found.mappings[:PROBED_TARGETS]:
-        total = _total(_data(api, checks.MAPPING_LOGS, path={"mappingId": mapping_id}, query={"pageSize": 1}))
+        total = _total(_data(api, checks.MAPPING_LOGS, path={"mappingId": mapping_id}, query=WHOLE_LOG))
         if total > found.busiest_mapping_total:
             found.busiest_mapping, found.busiest_mapping_total = mapping_id, total
     return found
@@ -108,7 +112,7 @@ def _data(api: ApiClient, operation_id: str, **kwargs) -> dict:
 
 
 def _total(page: dict) -> int:
-    total = (page.get("pagination") or {}).get("totalItems")
+    total = (page.get("pagination") or {}).get("total_items")
     return total if isinstance(total, int) else 0
 
 

@@ -100,7 +100,7 @@ def _filter_generated_requests(schema, positive: bool) -> None:
         if any(str(k).lower() == checks.FORCING_QUERY for k in query):
             return False
         if positive:
-            start, end = checks.parse_instant(query.get("from")), checks.parse_instant(query.get("to"))
+            start, end = checks.parse_day(query.get("start_date")), checks.parse_day(query.get("end_date"))
             if start is not None and end is not None and start > end:
                 return False
         return True

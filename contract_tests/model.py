@@ -9,6 +9,7 @@ comes first" rules become "nothing newer than our view is hidden".
 
 from __future__ import annotations
 
+from datetime import UTC
 from dataclasses import dataclass, field
 
 from contract_tests import checks
@@ -29,7 +30,7 @@ class ServerModel:
     counts: dict[str, int] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)
     views: list[RecordedView] = field(default_factory=list)
-    # (operation, target id, filters) -> (totalItems, number of our views at that time)
+    # (operation, target id, filters) -> (total_items, number of our views at that time)
     log_totals: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     entries: dict[str, dict] = field(default_factory=dict)
     history: list = field(default_factory=list)  # responses of the scenario, for the failure report
@@ -174,17 +175,18 @@ class ServerModel:
         for entry in items:
             if isinstance(entry, dict) and isinstance(entry.get("_id"), str):
                 self._entry(entry, response)
-        if not isinstance(pagination, dict) or not isinstance(pagination.get("totalItems"), int):
+        if not isinstance(pagination, dict) or not isinstance(pagination.get("total_items"), int):
             return
         query = checks.sent_query(response)
         name = "dashboardId" if op == checks.DASHBOARD_LOGS else "mappingId"
         target_id = (checks.sent_path_value(response, case, name) or "").lower()
-        filters = tuple(checks.single(query, k) for k in ("action", "userId", "from", "to"))
-        if any(v is None and k in query for v, k in zip(filters, ("action", "userId", "from", "to"))):
+        names = ("action", "user_id", "type", "start_date", "end_date")
+        filters = tuple(checks.single(query, k) for k in names)
+        if any(v is None and k in query for v, k in zip(filters, names)):
             return  # a repeated filter is ambiguous
         matching = self._matching_views(op, target_id, *filters)
         key = (op, target_id, filters)
-        total = pagination["totalItems"]
+        total = pagination["total_items"]
         known = self.log_totals.get(key)
         if known is not None:
             expected = known[0] + (matching - known[1])
@@ -211,18 +213,20 @@ class ServerModel:
         elif self.exclusive and matching and not items and page == 1:
             self.fail("view_logged", f"we viewed dashboard {target_id}; page 1 of its log is empty", response)
 
-    def _matching_views(self, op, target_id, action, user_id, start, end) -> int:
-        if op != checks.DASHBOARD_LOGS or action not in (None, "view"):
+    def _matching_views(self, op, target_id, action, user_id, type_, start, end) -> int:
+        if op != checks.DASHBOARD_LOGS or action not in (None, "view") or type_ not in (None, "dashboard"):
             return 0
         if user_id is not None and user_id.lower() != (self.user_id or ""):
             return 0
-        lo, hi = checks.parse_instant(start), checks.parse_instant(end)
+        # Our views are made now: the default window (the last 7 days) holds them; explicit days may not.
+        lo, hi = checks.parse_day(start), checks.parse_day(end)
         count = 0
         for view in self.views:
             if view.dashboard_id != target_id:
                 continue
             at = checks.parse_instant(view.viewed_at)
-            if at is None or (lo is not None and at < lo) or (hi is not None and at > hi):
+            day = at.astimezone(UTC).date() if at is not None else None
+            if day is None or (lo is not None and day < lo) or (hi is not None and day > hi):
                 continue
             count += 1
         return count

@@ -96,7 +96,10 @@ def roles_of_tag(tag: str) -> frozenset[str]:
 def example_of_parameter(name: str):
     for param in raw_spec()["components"]["parameters"].values():
         if param["name"] == name:
-            return param.get("example")
+            if "example" in param:
+                return param["example"]
+            named = list((param.get("examples") or {}).values())  # the first named example
+            return named[0].get("value") if named else None
     return None
 
 

@@ -81,6 +81,19 @@ def test_auth_matrix(operation_id, column, settings, anonymous_api, request):
         f"gives {sorted(expected)}",
         response,
     )
+    if response.status_code == 403 and principal is not None and principal.scopes is not None \
+            and principal.scopes & op.required_scopes:
+        # The token holds a scope that would do: the refusal is the role's, and must not say insufficient_scope
+        # (RFC 6750 would have the client fetch the same token again).
+        payload = checks.body(response)
+        code = payload.get("error") if isinstance(payload, dict) else None
+        violated(
+            "role_is_not_scope",
+            code == "insufficient_role",
+            f"{op.operation_id} refused {column!r}, whose token has scope "
+            f"{sorted(principal.scopes & op.required_scopes)}, with error {code!r}; a role failure is insufficient_role",
+            response,
+        )
     # The matrix is the auth test here; schemathesis' own probe would misread hand-set credentials.
     case.validate_response(response, excluded_checks=[ignored_auth], transport_kwargs=anonymous_api.target.call_kwargs())
 

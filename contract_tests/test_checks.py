@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -56,7 +57,7 @@ def page(items, page_no=1, size=50, total=None):
     total = len(items) if total is None else total
     pages = -(-total // size)
     return {"data": items, "message": "ok",
-            "pagination": {"page": page_no, "pageSize": size, "totalItems": total, "totalPages": pages, "hasNext": page_no < pages}}
+            "pagination": {"page": page_no, "page_size": size, "total_items": total, "total_pages": pages, "has_next": page_no < pages}}
 
 
 T1, T2, T3 = "2026-11-20T10:00:00.000Z", "2026-11-21T10:00:00.000Z", "2026-11-22T10:00:00.000Z"
@@ -84,6 +85,12 @@ def test_list_limit():
     items = [summary(D1, 3, T3), summary(D2, 2, T2), summary(D3, 1, T1)]
     assert passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": items, "message": "ok"}, query={"limit": 3}))
     assert not passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": items, "message": "ok"}, query={"limit": 2}))
+    # an odd limit is clamped (0 counts as 1) or ignored (the default, 10), never refused
+    assert not passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": items[:2], "message": "ok"}, query={"limit": 0}))
+    assert passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": items[:1], "message": "ok"}, query={"limit": -4}))
+    eleven = [summary(D1, 1, T1)] * 11
+    assert not passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": eleven, "message": "ok"}, query={"limit": "ten"}))
+    assert passes(checks.list_limit_honoured, exchange(checks.MOST_VIEWED, {"data": eleven, "message": "ok"}, query={"limit": 500}))
 
 
 def test_audit_logs_order():
@@ -97,12 +104,12 @@ def test_audit_logs_order():
     "query, body, ok",
     [
         ({}, page([entry("a" * 24, T1)]), True),
-        ({"page": 2, "pageSize": 2}, page([entry("a" * 24, T1)], page_no=2, size=2, total=3), True),
-        ({"page": 3, "pageSize": 2}, page([], page_no=3, size=2, total=3), True),
-        ({"page": 2, "pageSize": 2}, page([entry("a" * 24, T1)], page_no=1, size=2, total=3), False),  # page not echoed
-        ({"pageSize": 2}, page([entry("a" * 24, T1)], size=2, total=3), False),  # short page
-        ({}, {**page([]), "pagination": {"page": 1, "pageSize": 50, "totalItems": 0, "totalPages": 1, "hasNext": False}}, False),
-        ({}, {**page([entry("a" * 24, T1)]), "pagination": {"page": 1, "pageSize": 50, "totalItems": 1, "totalPages": 1, "hasNext": True}}, False),
+        ({"page": 2, "page_size": 2}, page([entry("a" * 24, T1)], page_no=2, size=2, total=3), True),
+        ({"page": 3, "page_size": 2}, page([], page_no=3, size=2, total=3), True),
+        ({"page": 2, "page_size": 2}, page([entry("a" * 24, T1)], page_no=1, size=2, total=3), False),  # page not echoed
+        ({"page_size": 2}, page([entry("a" * 24, T1)], size=2, total=3), False),  # short page
+        ({}, {**page([]), "pagination": {"page": 1, "page_size": 50, "total_items": 0, "total_pages": 1, "has_next": False}}, False),
+        ({}, {**page([entry("a" * 24, T1)]), "pagination": {"page": 1, "page_size": 50, "total_items": 1, "total_pages": 1, "has_next": True}}, False),
     ],
 )
 def test_pagination_consistent(query, body, ok):
@@ -133,12 +140,29 @@ def test_audit_entry_references():
 
 def test_audit_filters_honoured():
     items = page([entry("a" * 24, T2, action="view")])
-    ok = exchange(checks.DASHBOARD_LOGS, items, path={"dashboardId": D1}, query={"action": "view", "from": T2, "to": T2, "userId": USER.upper()})
+    day = T2[:10]
+    ok = exchange(checks.DASHBOARD_LOGS, items, path={"dashboardId": D1},
+                  query={"action": "view", "start_date": day, "end_date": day, "user_id": USER.upper(), "type": "dashboard"})
     assert passes(checks.audit_filters_honoured, ok)
-    for query in ({"action": "share"}, {"from": T3}, {"to": T1}, {"userId": "0" * 24}):
+    for query in ({"action": "share"}, {"start_date": T3[:10]}, {"end_date": T1[:10]}, {"user_id": "0" * 24},
+                  {"type": "pipeline"}):
+        query = {"start_date": "2026-01-01", **query}
         assert not passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, items, path={"dashboardId": D1}, query=query))
-    reversed_window = exchange(checks.DASHBOARD_LOGS, page([]), path={"dashboardId": D1}, query={"from": T3, "to": T1})
+    reversed_window = exchange(checks.DASHBOARD_LOGS, page([]), path={"dashboardId": D1},
+                               query={"start_date": T3[:10], "end_date": T1[:10]})
     assert not passes(checks.audit_filters_honoured, reversed_window)
+
+
+def test_without_dates_only_the_last_7_days_are_listed():
+    now = datetime.now(UTC)
+    stamp = lambda days: (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+    week = page([entry("b" * 24, stamp(0)), entry("a" * 24, stamp(6))])
+    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, week, path={"dashboardId": D1}))
+    month = page([entry("b" * 24, stamp(0)), entry("a" * 24, stamp(30))])
+    assert not passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, month, path={"dashboardId": D1}))
+    # with a date filter the old entry is what was asked for
+    assert passes(checks.audit_filters_honoured, exchange(checks.DASHBOARD_LOGS, month, path={"dashboardId": D1},
+                                                          query={"start_date": "2000-01-01"}))
 
 
 def _stats(views, total, first=T1, last=T3):
@@ -194,6 +218,11 @@ def test_auth_challenge_semantics():
     foreign = {"WWW-Authenticate": 'Bearer realm="insights", error="insufficient_scope", scope="admin"'}
     assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, forbidden, status=403, headers=foreign, request_headers=bearer, path={"dashboardId": D1}))
     assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, {**forbidden, "error": "forbidden"}, status=403, headers=scoped, request_headers=bearer, path={"dashboardId": D1}))
+    # a role failure: its own code, and a challenge that claims no scope
+    role = {"status": 403, "error": "insufficient_role", "message": "no"}
+    plain = {"WWW-Authenticate": 'Bearer realm="insights", error_description="Requires one of the roles User"'}
+    assert passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, role, status=403, headers=plain, request_headers=bearer, path={"dashboardId": D1}))
+    assert not passes(checks.auth_challenge_semantics, exchange(checks.RECORD_VIEW, role, status=403, headers=scoped, request_headers=bearer, path={"dashboardId": D1}))
 
 
 # -- the model -------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,26 +39,25 @@ def _busiest(found, op: str) -> tuple[str, int]:
 @pytest.mark.parametrize("op", checks.LOG_LISTS)
 def test_consecutive_pages_do_not_overlap(op, api, discovered, fresh_state):
     """Walking a busy log page by page gives every entry once, in order across page boundaries, and the page
-    after the last is empty. The walk is pinned with `to` = the newest entry's createdAt, so entries written
+    after the last is empty. The walk is pinned with `end_date` = yesterday (UTC), so entries written
     meanwhile (by this suite or anyone on a shared deployment) cannot shift the pages."""
     target_id, _ = _busiest(discovered, op)
     path = _log_path(op, target_id)
-    _, newest = api.ok(op, path=path, query={"pageSize": 1})
-    pinned = {"to": newest["data"][0]["createdAt"]}
-    _, head = api.ok(op, path=path, query={**pinned, "pageSize": 1})
-    total = head["pagination"]["totalItems"]
+    pinned = {"end_date": _yesterday(api, discovered)}
+    _, head = api.ok(op, path=path, query={**pinned, "page_size": 1})
+    total = head["pagination"]["total_items"]
     size = max(1, math.ceil(total / MAX_PAGES))
     pages = math.ceil(total / size)
     seen: dict[str, int] = {}
     previous_last, previous_response = None, None
     for page in range(1, pages + 1):
-        response, payload = api.ok(op, path=path, query={**pinned, "page": page, "pageSize": size})
+        response, payload = api.ok(op, path=path, query={**pinned, "page": page, "page_size": size})
         items = payload["data"]
         for entry in items:
             violated(
                 "pages_do_not_overlap",
                 entry["_id"] not in seen,
-                f"entry {entry['_id']} is on page {page} and on page {seen.get(entry['_id'])} (pageSize {size})",
+                f"entry {entry['_id']} is on page {page} and on page {seen.get(entry['_id'])} (page_size {size})",
                 previous_response,
                 response,
             )
@@ -77,20 +77,36 @@ def test_consecutive_pages_do_not_overlap(op, api, discovered, fresh_state):
     violated(
         "pages_do_not_overlap",
         len(seen) == total,
-        f"{pages} pages of {size} gave {len(seen)} distinct entries; totalItems said {total}",
+        f"{pages} pages of {size} gave {len(seen)} distinct entries; total_items said {total}",
         previous_response,
     )
-    response, payload = api.ok(op, path=path, query={**pinned, "page": pages + 1, "pageSize": size})
+    response, payload = api.ok(op, path=path, query={**pinned, "page": pages + 1, "page_size": size})
     violated("page_past_the_end_is_empty", payload["data"] == [], f"page {pages + 1} of {pages} is not empty", response)
 
 
-def _pinned_full_log(api, op, target_id):
-    """The whole log as of now, pinned with `to` so later writes do not change it (see the page walk)."""
+def _server_today(api, discovered):
+    """The server's UTC day: DashboardStats' daily series ends today (the spec); this machine's date otherwise."""
+    dashboard = discovered.busiest_dashboard or spec.example_of_parameter("dashboardId")
+    response, payload = api.ok(checks.STATS, path={"dashboardId": dashboard})
+    daily = (payload.get("data") or {}).get("dailyViews") if isinstance(payload, dict) else None
+    last = checks.parse_day(daily[-1].get("date")) if isinstance(daily, list) and daily and isinstance(daily[-1], dict) else None
+    return last or datetime.now(UTC).date()
+
+
+def _yesterday(api, discovered) -> str:
+    """The server's last whole UTC day: a window ending there does not move while the suite (or anyone) writes
+    today."""
+    return (_server_today(api, discovered) - timedelta(days=1)).isoformat()
+
+
+def _pinned_full_log(api, op, target_id, discovered):
+    """The whole log up to yesterday, pinned with `end_date` so later writes do not change it (see the page walk)."""
     path = _log_path(op, target_id)
-    _, newest = api.ok(op, path=path, query={"pageSize": 1})
-    pinned_to = newest["data"][0]["createdAt"]
-    _, payload = api.ok(op, path=path, query={"to": pinned_to, "pageSize": 1000})
-    if payload["pagination"]["totalItems"] > len(payload["data"]):
+    pinned_to = _yesterday(api, discovered)
+    _, payload = api.ok(op, path=path, query={"end_date": pinned_to, "page_size": 1000})
+    if not payload["data"]:
+        pytest.skip(f"the log of {target_id} has no entries before today")
+    if payload["pagination"]["total_items"] > len(payload["data"]):
         pytest.skip(f"the log of {target_id} has more than 1000 entries; filter completeness needs it on one page")
     return payload["data"], pinned_to
 
@@ -98,29 +114,32 @@ def _pinned_full_log(api, op, target_id):
 @pytest.mark.parametrize("op", checks.LOG_LISTS)
 def test_filters_select_exactly_the_matching_entries(op, api, discovered, fresh_state):
     """Each filter returns every matching entry of the full log and nothing else (the check proves "nothing
-    else" on every response; this proves "every"), boundaries of from/to inclusive."""
+    else" on every response; this proves "every"), the days of start_date/end_date inclusive."""
     target_id, _ = _busiest(discovered, op)
-    full, pinned_to = _pinned_full_log(api, op, target_id)
+    full, pinned_to = _pinned_full_log(api, op, target_id, discovered)
     sample = full[len(full) // 2]
     queries = [{"action": action} for action in sorted({e["action"] for e in full})][:4]
     queries.append({"action": "export" if all(e["action"] != "export" for e in full) else "create"})
-    queries.append({"userId": sample["user_id"]})
-    queries.append({"userId": sample["user_id"].upper()})
-    queries.append({"from": sample["createdAt"]})
-    queries.append({"to": sample["createdAt"]})
-    queries.append({"from": sample["createdAt"], "to": sample["createdAt"]})
-    queries.append({"action": sample["action"], "userId": sample["user_id"], "to": sample["createdAt"]})
+    day = sample["createdAt"][:10]
+    queries.append({"user_id": sample["user_id"]})
+    queries.append({"user_id": sample["user_id"].upper()})
+    queries.append({"type": sample["type"]})
+    queries.append({"type": "pipeline" if sample["type"] != "pipeline" else "registry"})  # another type: none
+    queries.append({"start_date": day})
+    queries.append({"end_date": day})
+    queries.append({"start_date": day, "end_date": day})
+    queries.append({"action": sample["action"], "user_id": sample["user_id"], "end_date": day})
     for query in queries:
-        query = {"to": pinned_to, **query}
+        query = {"end_date": pinned_to, **query}
         wanted = [e["_id"] for e in full if _matches(e, query)]
-        response, payload = api.ok(op, path=_log_path(op, target_id), query={**query, "pageSize": 1000})
+        response, payload = api.ok(op, path=_log_path(op, target_id), query={**query, "page_size": 1000})
         got = [e["_id"] for e in payload["data"]]
         violated(
             "filters_complete",
-            got == wanted and payload["pagination"]["totalItems"] == len(wanted),
+            got == wanted and payload["pagination"]["total_items"] == len(wanted),
             f"filter {query} on the log of {target_id}: {len(wanted)} of its {len(full)} entries match "
-            f"({wanted[:5]}...), the answer lists {len(got)} ({got[:5]}...) with totalItems "
-            f"{payload['pagination']['totalItems']}",
+            f"({wanted[:5]}...), the answer lists {len(got)} ({got[:5]}...) with total_items "
+            f"{payload['pagination']['total_items']}",
             response,
         )
 
@@ -129,24 +148,53 @@ def _matches(entry: dict, query: dict) -> bool:
     created = checks.timestamp(entry["createdAt"])
     if "action" in query and entry["action"] != query["action"]:
         return False
-    if "userId" in query and entry["user_id"].lower() != query["userId"].lower():
+    if "user_id" in query and entry["user_id"].lower() != query["user_id"].lower():
         return False
-    if "from" in query and created < checks.parse_instant(query["from"]):
+    if "type" in query and entry["type"] != query["type"]:
         return False
-    if "to" in query and created > checks.parse_instant(query["to"]):
+    day = created.astimezone(UTC).date()
+    if "start_date" in query and day < checks.parse_day(query["start_date"]):
+        return False
+    if "end_date" in query and day > checks.parse_day(query["end_date"]):
         return False
     return True
 
 
 @pytest.mark.parametrize("op", checks.LOG_LISTS)
-def test_from_after_to_is_rejected(op, api, fresh_state):
-    """The parameters say `from` must not be after `to`: such a request is a 400 in the Error body."""
+def test_start_date_after_end_date_is_rejected(op, api, fresh_state):
+    """The parameters say `start_date` must not be after `end_date`: such a request is a 400 in the Error body."""
     response = api.check(
         op,
         path=_log_path(op, spec.example_of_parameter("dashboardId")),
-        query={"from": "2026-11-02T00:00:00.000Z", "to": "2026-11-01T00:00:00.000Z"},
+        query={"start_date": "2026-11-02", "end_date": "2026-11-01"},
     )
-    violated("from_after_to_rejected", response.status_code == 400, "from after to was not refused with 400", response)
+    violated("start_after_end_rejected", response.status_code == 400,
+             "start_date after end_date was not refused with 400", response)
+
+
+@pytest.mark.parametrize("op", checks.LOG_LISTS)
+def test_without_dates_the_list_holds_the_last_7_days(op, api, discovered, fresh_state):
+    """FACTS.md: without a date filter the list holds the last 7 days. Every entry of the default list is
+    recent (the check audit_filters_honoured), and the default list is the 7-day window's list, as far as the
+    window is stable: it is compared with start_date = 6 days before today, UTC (today and the 6 days before).
+    "Today" is the server's: the last day of a dashboard's stats series (a mock may run at --now)."""
+    target_id, _ = _busiest(discovered, op)
+    path = _log_path(op, target_id)
+    today = _server_today(api, discovered)
+    window = {"start_date": (today - timedelta(days=checks.DEFAULT_WINDOW_DAYS - 1)).isoformat(),
+              "end_date": today.isoformat()}
+    for _attempt in range(STABLE_ATTEMPTS):
+        _, explicit = api.ok(op, path=path, query={**window, "page_size": 1000})
+        response, default = api.ok(op, path=path, query={"page_size": 1000})
+        _, again = api.ok(op, path=path, query={**window, "page_size": 1000})
+        if explicit == again and _server_today(api, discovered) == today:
+            break
+    else:
+        pytest.skip("the last 7 days of this log kept changing; cannot compare")
+    violated("default_window_is_7_days", default["data"] == explicit["data"],
+             f"without dates the log of {target_id} lists {default['pagination']['total_items']} entries, the last "
+             f"7 days ({window}) hold {explicit['pagination']['total_items']}", response)
+
 
 
 STABLE_ATTEMPTS = 3
@@ -195,7 +243,7 @@ def test_unknown_ids_give_empty_results(api, fresh_state):
         response, payload = api.ok(op, path=path)
         violated(
             "unknown_target_has_empty_log",
-            payload["data"] == [] and payload["pagination"]["totalItems"] == 0,
+            payload["data"] == [] and payload["pagination"]["total_items"] == 0,
             f"{op} of an id that names nothing is not an empty page",
             response,
         )
@@ -289,7 +337,7 @@ def test_record_view_is_reflected_everywhere(api, discovered, settings, fresh_st
 
     step(checks.MOST_VIEWED, query={"limit": 100})
     _, before = step(checks.STATS, path={"dashboardId": dashboard})
-    _, logs_before = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"pageSize": 1})
+    _, logs_before = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"page_size": 1})
     view_response, view = step(checks.RECORD_VIEW, path={"dashboardId": dashboard})
     violated(
         "view_counted",
@@ -304,14 +352,14 @@ def test_record_view_is_reflected_everywhere(api, discovered, settings, fresh_st
         f"stats totalViews went from {before['data']['totalViews']} to {after['data']['totalViews']} across a view",
         response,
     )
-    response, logs_after = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"pageSize": 1})
+    response, logs_after = step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"page_size": 1})
     violated(
         "view_logged",
-        logs_after["pagination"]["totalItems"] >= logs_before["pagination"]["totalItems"] + 1,
+        logs_after["pagination"]["total_items"] >= logs_before["pagination"]["total_items"] + 1,
         "the dashboard's log did not grow by the view's entry",
         response,
     )
-    step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"action": "view", "pageSize": 5})
+    step(checks.DASHBOARD_LOGS, path={"dashboardId": dashboard}, query={"action": "view", "page_size": 5})
     response, recent = step(checks.RECENTLY_VIEWED, query={"limit": 100})
     violated(
         "recently_viewed_after_view",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -33,6 +32,7 @@ from .spec import Spec, load_spec
 from .sessions import DEFAULT, Session, SessionFactory, Sessions
 from .state import EXTENSION, Clock, State
 from .store import Dataset, open_store
+from .timestamps import data_anchor
 from .validation import RequestValidator, ResponseValidator
 
 __all__ = ["EXTENSION", "State", "create_app", "api_prefix"]
@@ -55,7 +55,7 @@ def build_state(config: dict[str, Any], explicit: set[str], carry: State | None 
     if carry is not None:
         anchor, clock, store = carry.anchor, carry.clock, carry.default.store
     else:
-        anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        anchor = data_anchor(config["NOW"])
         clock = Clock(anchor, frozen=True) if config["FREEZE_CLOCK"] else Clock(config["NOW"])
         store = open_store(config["DB"], config["DATABASE_URL"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]

@@ -24,6 +24,7 @@ from .errors import Forbidden, Unauthorized
 from .spec import Operation
 
 REALM = "insights"
+INSUFFICIENT_ROLE = "insufficient_role"  # the Error body's code of a 403 for the site role (not RFC 6750's)
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 section 2.1
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -136,17 +137,23 @@ class TokenRegistry:
 
 
 def authorize(principal: Principal, op: Operation) -> None:
-    """Raise Forbidden unless the token has one of the operation's scopes and one of its roles."""
-    scope_list = " ".join(op.required_scopes_ordered)
+    """Raise Forbidden unless the token has one of the operation's scopes and one of its roles.
+
+    Only a missing scope is RFC 6750's insufficient_scope, with the scopes that would do: a client may fetch a
+    token with one of them. A missing role is no matter of the token (a new token of the same user has the same
+    role), so it gets its own code, insufficient_role, and a challenge that claims no error and no scope."""
     if not principal.scopes & op.required_scopes:
         reason = f"Requires scope {' or '.join(op.required_scopes_ordered)}"
+        header = (f'Bearer realm="{REALM}", error="insufficient_scope", '
+                  f'scope="{" ".join(op.required_scopes_ordered)}", error_description="{reason}"')
+        error = Forbidden.error
     elif principal.role not in op.required_roles:
         reason = f"Requires one of the roles {', '.join(op.required_roles_ordered)}"
+        header = f'Bearer realm="{REALM}", error_description="{reason}"'
+        error = INSUFFICIENT_ROLE
     else:
         return
-    header = (f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope_list}", '
-              f'error_description="{reason}"')
-    raise Forbidden(headers={"WWW-Authenticate": header},
+    raise Forbidden(headers={"WWW-Authenticate": header}, error=error,
                     details=[{"location": "header", "name": "Authorization", "message": reason}])
 
 

@@ -27,7 +27,7 @@ from .faults import parse_latency
 from .spec import SpecError, load_spec
 from .store import StoreError
 from .store.postgres_sql import redact_url
-from .timestamps import iso
+from .timestamps import data_anchor, iso
 
 # flag -> config key (the env var is MOCK_<key>)
 _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -125,7 +125,7 @@ def check_scenarios(config: dict[str, Any]) -> int:
     from .data.scenarios import ScenarioError, Settings, available
 
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
-    anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    anchor = data_anchor(config["NOW"])
     bare = Settings(seed=0, sizes=Sizes(users=0, dashboards=0, mappings=0, views=0, audit_logs=0),
                     latency=None, error_rate=0.0)
     names = available(config["SCENARIOS_DIR"])
@@ -258,7 +258,44 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None
     lines.append(f"  try:   curl -H 'Authorization: Bearer {tokens.tokens[0]}' "
                  f"{url}{spec.operations['getMostViewedDashboards'].path}" if tokens.tokens and
                  "getMostViewedDashboards" in spec.operations else "")
+    lines += _example_ids(spec, url)
     return "\n".join(line for line in lines if line)
+
+
+def _example_ids(spec, url: str) -> list[str]:
+    """The spec's example ids, which the default and pinned scenarios hold with the examples' data: the API
+    lists no mappings, so this is where a frontend developer finds one (and an audit entry) to try."""
+    examples = {}
+    for op in spec.operations.values():
+        for name, param in _raw_path_parameters(spec, op).items():
+            examples.setdefault((op.operation_id, name), param)
+    lines = []
+    for op_id, name, what in (("getMappingAuditLogs", "mappingId", "a mapping"),
+                              ("getAuditLog", "auditLogId", "an audit entry"),
+                              ("getDashboardStats", "dashboardId", "a dashboard")):
+        value = examples.get((op_id, name))
+        if value and op_id in spec.operations:
+            path = spec.operations[op_id].path.replace("{" + name + "}", value)
+            lines.append(f"  {what + ':':<16} {url}{path}")
+    return ["  the spec's examples (default and pinned scenarios):", *lines] if lines else []
+
+
+def _raw_path_parameters(spec, op) -> dict[str, str]:
+    """name -> the first example value of each path parameter of `op`, as openapi.yaml gives it."""
+    found = {}
+    document = spec.document
+    raw_op = document["paths"][op.path][op.method.lower()]
+    for param in raw_op.get("parameters", []):
+        ref = param.get("$ref", "")
+        if ref.startswith("#/components/parameters/"):
+            param = document["components"]["parameters"][ref.rsplit("/", 1)[1]]
+        if param.get("in") != "path":
+            continue
+        if "example" in param:
+            found[param["name"]] = str(param["example"])
+        elif param.get("examples"):
+            found[param["name"]] = str(next(iter(param["examples"].values())).get("value"))
+    return found
 
 
 if __name__ == "__main__":

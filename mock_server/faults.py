@@ -13,7 +13,9 @@ gets the same delays and failures on every run with the same seed.
 
 A forced code is served before authentication (a frontend can show its error screens without a token),
 after the delay, and is the operation's static example: a forced 200 of recordDashboardView records
-nothing. A malformed Prefer or __code is a 400 even without a token, for the same reason. The response
+nothing. A malformed Prefer or __code, or a code the operation does not document, is a 400 even without a
+token, for the same reason; but only where the operation documents a 400: on the others (recently and most
+viewed) it is ignored and the request is answered as if it had not been sent (no Preference-Applied). The response
 header `Preference-Applied` says what was applied. Operator endpoints, /openapi.yaml and CORS preflights
 get no latency and no injected errors.
 """
@@ -134,24 +136,49 @@ class Faults:
             self._rng = random.Random(self.seed)
 
     def plan(self, prefer_headers: list[str], query, documented: tuple[int, ...]) -> FaultPlan:
-        """Read Prefer and __code; raise BadRequest for malformed values or undocumented codes."""
-        prefs = parse_prefer(prefer_headers)
+        """Read Prefer and __code; raise BadRequest for malformed values or undocumented codes. On an operation
+        that documents no 400 (the source lists none for recently/most viewed) nothing is refused: what cannot
+        be honoured is ignored, as RFC 7240 lets a server ignore a preference, and the answer is the normal one."""
+        refuse = 400 in documented
+        try:
+            prefs = parse_prefer(prefer_headers)
+        except BadRequest:
+            if refuse:
+                raise
+            prefs = {}
         code, source = None, None
         if "code" in prefs:
-            code, source = self._code(prefs["code"], "header", "Prefer", documented), "header"
+            code = self._honoured(refuse, self._code, prefs["code"], "header", "Prefer", documented)
+            source = "header" if code is not None else None
         codes = query.getlist("__code")
         if codes:
-            if len(codes) > 1:
+            if len(codes) > 1 and refuse:
                 raise _bad("query", "__code", "give __code once")
-            code, source = self._code(codes[0], "query", "__code", documented), "query"
+            forced = self._honoured(refuse, self._code, codes[0], "query", "__code", documented) \
+                if len(codes) == 1 else None
+            if forced is not None:
+                code, source = forced, "query"
         delay = None
         if "delay" in prefs:
-            raw = prefs["delay"].strip()
-            if not _MS.fullmatch(raw):
-                raise _bad("header", "Prefer",
-                           f"delay must be a whole number of milliseconds (0 to {MAX_DELAY_MS})")
-            delay = min(int(raw), MAX_DELAY_MS)
+            delay = self._honoured(refuse, self._delay, prefs["delay"])
         return FaultPlan(code=code, code_source=source, delay_ms=delay)
+
+    @staticmethod
+    def _honoured(refuse: bool, read: Callable, *args):
+        """read(*args), or None when it refuses the value and the operation cannot answer 400."""
+        try:
+            return read(*args)
+        except BadRequest:
+            if refuse:
+                raise
+            return None
+
+    @staticmethod
+    def _delay(raw: str) -> int:
+        raw = raw.strip()
+        if not _MS.fullmatch(raw):
+            raise _bad("header", "Prefer", f"delay must be a whole number of milliseconds (0 to {MAX_DELAY_MS})")
+        return min(int(raw), MAX_DELAY_MS)
 
     @staticmethod
     def _code(raw: str, location: str, name: str, documented: tuple[int, ...]) -> int:

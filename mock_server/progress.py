@@ -40,6 +40,8 @@ def with_progress(dataset: Dataset, total: int, *, delay: float | None = None, f
     remaining = [2]  # the bar closes when both streams are read
 
     def update(rows: int) -> None:
+        if bar.total is not None and bar.n + rows > bar.total:  # a scenario's pinned rows come on top of its sizes
+            bar.total = bar.n + rows
         bar.update(rows)
         if bar.mininterval != mininterval and bar.last_print_t >= bar.start_t + delay:  # shown once
             bar.mininterval = mininterval

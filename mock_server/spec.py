@@ -34,6 +34,9 @@ class Parameter:
     required: bool
     schema: dict  # $refs inlined
     default: Any = None
+    # x-out-of-range: clamp - on an operation that documents no 400, a value the schema refuses is not an
+    # error: a number out of range is clamped to it, anything else is ignored (the default applies).
+    clamp: bool = False
 
     @property
     def type(self) -> str | None:
@@ -45,8 +48,9 @@ class ResponseSpec:
     status: int
     description: str
     schema: dict | None  # application/json schema, $refs inlined
-    example: Any
+    example: Any  # `example`, or the first of the named `examples`: what a forced code answers
     headers: dict[str, dict]  # name -> {"required": bool, "schema": dict}
+    examples: tuple = ()  # every example value, `example` first
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,12 @@ def load_spec(path: str | Path) -> Spec:
         error_schema = resolver.resolve(components["schemas"]["Error"])
     except KeyError as exc:
         raise SpecError("the spec has no components.schemas.Error") from exc
-    query_message = (
-        components.get("responses", {}).get("BadRequestQuery", {}).get("content", {})
-        .get("application/json", {}).get("example", {}).get("message")
-    ) or "Bad Request - Invalid query parameter"
+    # The message of a bad query parameter: the documented 400 example whose details name a query parameter.
+    query_message = next(
+        (example["message"] for op in operations.values() if 400 in op.responses
+         for example in op.responses[400].examples if isinstance(example, dict) and "message" in example
+         and any(d.get("location") == "query" for d in example.get("details") or [])),
+        "Bad Request - Invalid query parameter")
     return Spec(path=path, raw=raw, document=document, operations=operations,
                 error_schema=error_schema, query_error_message=query_message)
 
@@ -143,7 +149,8 @@ def _operation(resolver: _Resolver, document: dict, api_path: str, method: str, 
         schema = param.get("schema", {})
         parameters.append(Parameter(name=name, location=location,
                                     required=bool(param.get("required", location == "path")),
-                                    schema=schema, default=schema.get("default")))
+                                    schema=schema, default=schema.get("default"),
+                                    clamp=param.get("x-out-of-range") == "clamp"))
 
     responses: dict[int, ResponseSpec] = {}
     for code, raw_response in op.get("responses", {}).items():
@@ -155,9 +162,12 @@ def _operation(resolver: _Resolver, document: dict, api_path: str, method: str, 
             name: {"required": bool(h.get("required", False)), "schema": h.get("schema", {})}
             for name, h in ((n, resolver.resolve(h)) for n, h in response.get("headers", {}).items())
         }
+        examples = ([media["example"]] if "example" in media else []) + [
+            named.get("value") for named in (media.get("examples") or {}).values() if isinstance(named, dict)]
         responses[int(code)] = ResponseSpec(
             status=int(code), description=response.get("description", ""),
-            schema=media.get("schema"), example=media.get("example"), headers=headers)
+            schema=media.get("schema"), example=examples[0] if examples else None, headers=headers,
+            examples=tuple(examples))
     if 200 not in responses or not isinstance(responses[200].example, dict) \
             or "message" not in responses[200].example:
         raise SpecError(f"{op_id}: the 200 response needs an example with a message")
@@ -166,10 +176,12 @@ def _operation(resolver: _Resolver, document: dict, api_path: str, method: str, 
     # ("Bad Request - Invalid dashboard ID format"); reading it here keeps the wording in the spec alone.
     path_messages: dict[str, str] = {}
     bad = responses.get(400)
-    if bad and isinstance(bad.example, dict):
-        for detail in bad.example.get("details", []) or []:
+    for example in bad.examples if bad else ():
+        if not isinstance(example, dict):
+            continue
+        for detail in example.get("details", []) or []:
             if detail.get("location") == "path" and detail.get("name"):
-                path_messages[detail["name"]] = bad.example["message"]
+                path_messages.setdefault(detail["name"], example["message"])
 
     scopes = tuple(op.get("x-required-scopes", ()))
     roles = tuple(op.get("x-required-roles", ()))

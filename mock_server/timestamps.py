@@ -79,3 +79,12 @@ def ms_from_iso(text: str) -> int:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text!r}")
     return to_ms(parsed)
+
+
+def data_anchor(now: datetime | None) -> datetime:
+    """The instant the generated history runs up to: --now when given (the same seed and --now give the same
+    bytes on every machine), else the start time floored to the minute, so the data reaches "now" (a day anchor
+    left a hole from midnight to the first request: no view today, a pinned "-1h" 19 hours old)."""
+    if now is not None:
+        return now
+    return datetime.now(UTC).replace(second=0, microsecond=0)

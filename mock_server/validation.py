@@ -100,6 +100,7 @@ class _CompiledParameter:
         # Hex ids (UUIDs, ObjectIds) are case-insensitive; the store keeps them lower-case.
         self.lower = param.schema.get("format") == "uuid" or "0-9a-fA-F" in pattern
         self.date_time = param.schema.get("format") == "date-time"
+        self.date = param.schema.get("format") == "date"
 
     def coerce(self, raw: str) -> Any:
         if self.type == "integer" and _INTEGER.fullmatch(raw):
@@ -124,11 +125,29 @@ class _CompiledParameter:
             return _short(error.message)
         return None
 
+    def clamped(self, raw_values: list[str]) -> Any:
+        """The value of an `x-out-of-range: clamp` parameter, which is never an error (its operation documents
+        no 400): a number out of range is brought into it, anything else (not a number, given twice) is
+        ignored and the default applies."""
+        if len(raw_values) == 1:
+            value = self.coerce(raw_values[0])
+            if self.error(value) is None:
+                return self.convert(value)
+            if type(value) is int:
+                low, high = self.param.schema.get("minimum"), self.param.schema.get("maximum")
+                if low is not None and value < low:
+                    return low
+                if high is not None and value > high:
+                    return high
+        return self.param.default
+
     def convert(self, value: Any) -> Any:
         if self.lower and isinstance(value, str):
             return value.lower()
         if self.date_time and isinstance(value, str):
             return parse_date_time(value)
+        if self.date and isinstance(value, str):
+            return date.fromisoformat(value)  # valid: the format check passed
         return value
 
 
@@ -158,6 +177,9 @@ class RequestValidator:
                 elif p.default is not None:
                     values[p.name] = p.default
                 continue
+            if p.clamp:
+                values[p.name] = compiled.clamped(raw_values)
+                continue
             if len(raw_values) > 1:
                 details.append({"location": p.location, "name": p.name,
                                 "message": f"'{p.name}' is given {len(raw_values)} times; give it once"})
@@ -171,11 +193,11 @@ class RequestValidator:
                 continue
             values[p.name] = compiled.convert(value)
 
-        # The one rule the schemas cannot state, from the From/To parameter descriptions.
-        start, end = values.get("from"), values.get("to")
-        if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
-            details.append({"location": "query", "name": "from",
-                            "message": "'from' must not be after 'to'"})
+        # The one rule the schemas cannot state, from the start_date/end_date parameter descriptions.
+        start, end = values.get("start_date"), values.get("end_date")
+        if isinstance(start, date) and isinstance(end, date) and start > end:
+            details.append({"location": "query", "name": "start_date",
+                            "message": "'start_date' must not be after 'end_date'"})
         if details:
             raise BadRequest(message or self._query_message, details=details)
         return values

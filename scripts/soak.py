@@ -211,12 +211,12 @@ def counts(base: str, dashboards: list[str]) -> dict[str, dict[str, int]]:
     found = {}
     for dashboard in dashboards:
         stats = session.get(f"{base}{PREFIX}/dashboard/{dashboard}/stats", headers=headers, timeout=30)
-        logs = session.get(f"{base}{PREFIX}/dashboard/{dashboard}/logs", params={"action": "view", "pageSize": 1},
+        logs = session.get(f"{base}{PREFIX}/dashboard/{dashboard}/logs", params={"action": "view", "page_size": 1, "start_date": "1970-01-01"},
                            headers=headers, timeout=30)
         stats.raise_for_status()
         logs.raise_for_status()
         found[dashboard] = {"stats": stats.json()["data"]["totalViews"],
-                            "audit": logs.json()["pagination"]["totalItems"], "most_viewed": most.get(dashboard)}
+                            "audit": logs.json()["pagination"]["total_items"], "most_viewed": most.get(dashboard)}
     session.close()
     return found
 

@@ -146,3 +146,24 @@ def need_browser(condition: bool, reason: str) -> None:
     if os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1":
         pytest.fail(f"{reason}, and INSIGHTS_MOCK_REQUIRE_BROWSER=1 says the browser tests must run")
     pytest.skip(f"{reason} (apt-get install chromium nodejs npm; CI installs them)")
+
+
+def _default_pinned() -> dict[str, int]:
+    """The rows the default scenario pins on top of its sizes (the spec's example entities,
+    fixtures/scenarios/default.yaml): counted by laying the pins on empty data."""
+    from datetime import UTC, datetime
+
+    from mock_server.auth import TokenRegistry
+    from mock_server.data.generate import Sizes
+    from mock_server.data.pins import build_dataset
+    from mock_server.data.scenarios import Settings, load
+
+    tokens = TokenRegistry.from_file(TOKENS_PATH)
+    bare = Settings(seed=0, sizes=Sizes(users=0, dashboards=0, mappings=0, views=0, audit_logs=0),
+                    latency=None, error_rate=0.0)
+    data = build_dataset(load(ROOT / "fixtures" / "scenarios", "default"), bare,
+                         anchor=datetime(2026, 11, 25, 12, tzinfo=UTC), users=tokens.users, account=tokens.account)
+    return {"views": len(data.views), "audit_logs": len(data.audit_logs)}
+
+
+DEFAULT_PINNED = _default_pinned()

@@ -1,8 +1,9 @@
 """The audit entries of the generated data, made one at a time as the store consumes them.
 
 Their targets exist: a `create` for each dashboard and mapping at its creation time, later
-updates/shares/exports, `view` entries that are copies of real view events (same user, dashboard, time),
-and some pipeline/registry/KPI activity.
+updates/shares/exports (never a `delete`: dashboards and mappings stay listed), `view` entries that are copies
+of the most recent view events (same user, dashboard, time), and some pipeline/registry/KPI activity, where a
+`delete` can only be a target's last entry.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import itertools
 from collections.abc import Iterator
 
 from mock_server.data.events import _DAY_MS, _YEAR_MS, _ViewEvents
-from mock_server.data.vocab import _AREAS, _EDITOR_ROLES, _KPI_NAMES, _TOOL_LABELS, TOOLS
+from mock_server.data.vocab import _AREAS, _EDITOR_ROLES, _KPI_NAMES, _MAPPED_FIELDS, _TOOL_LABELS, TOOLS
 from mock_server.ids import object_id_ms
 from mock_server.timestamps import iso_ms
+
+
+RECENT_EDIT_SHARE = 0.25  # of the dashboard and mapping edits, made in the last 7 days
 
 
 class _AuditLog:
@@ -71,9 +75,11 @@ class _AuditLog:
         refs = {d["dashboardId"]: self._dash_ref(d) for d in dashboards}
         editors = [u for u in users if u["role"] in _EDITOR_ROLES] or users
 
-        # Views: copies of real view events (a sample: the product audits only some of them).
+        # Views: copies of the most recent view events, one per view, as the audit log holds a shorter history
+        # than the view log: every view since the oldest copied one has its entry (openapi.yaml, AuditLogEntry),
+        # so the last 7 days (the lists' default) hold every view of theirs.
         n_view = min(len(views), round(budget * 0.4))
-        for i in sorted(rng.sample(range(len(views)), n_view)):
+        for i in range(len(views) - n_view, len(views)):
             ms, dash_i, user_i = views.unpack(i)
             dashboard_id = dashboards[dash_i]["dashboardId"]
             yield self._entry(ms, users[user_i], "dashboard", "view", dashboard_id,
@@ -98,30 +104,30 @@ class _AuditLog:
         recent = anchor - 180 * _DAY_MS
         if n_dash_ops:
             cum = list(itertools.accumulate(p + 0.02 for p in popularity))  # unviewed ones get some edits
-            actions, weights = ("update", "share", "export", "delete"), (45, 20, 25, 10)
+            # No `delete`: a dashboard stays listed and viewed, so a delete would be followed by more history.
+            actions, weights = ("update", "share", "export", "remove_kpi"), (45, 20, 25, 10)
             for _ in range(n_dash_ops):
                 i = min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(dashboards) - 1)
                 d = dashboards[i]
-                ms = clock.draw(max(dash_created[i] + 60_000, recent))
+                ms = clock.draw(self._recent_low(max(dash_created[i] + 60_000, recent)))
                 owner = by_id.get(d["owner"]["userId"])
                 actor = owner if owner is not None and rng.random() < 0.5 else rng.choice(editors)
-                action = rng.choices(actions, weights)[0]
+                kind = rng.choices(actions, weights)[0]
+                action = "update" if kind == "remove_kpi" else kind  # removing a KPI widget edits the dashboard
                 yield self._entry(ms, actor, "dashboard", action, d["dashboardId"],
-                                  ("dashboard", self._dash_ref(d)), self._dashboard_details(action, actor, users, d),
+                                  ("dashboard", self._dash_ref(d)), self._dashboard_details(kind, actor, users, d),
                                   edited=rng.random() < 0.08)
         for _ in range(n_map_ops):
             i = rng.randrange(len(mappings))
             m = mappings[i]
-            ms = clock.draw(max(map_created[i] + 60_000, recent))
-            action = "update" if rng.random() < 0.8 else "delete"
-            if action == "update":
+            ms = clock.draw(self._recent_low(max(map_created[i] + 60_000, recent)))
+            if rng.random() < 0.8:
                 details = {"changedFields": sorted(rng.sample(
                     ["projectKey", "credentials", "syncSchedule", "fieldMappings", "webhook", "branchFilter"],
                     rng.randint(1, 2)))}
-            else:  # the mapping stays; a mapped project or field is removed from it
-                details = {"removedFieldMappings": [rng.choice(["storyPoints", "epicLink", "sprint",
-                                                                "severity", "component"])]}
-            yield self._entry(ms, rng.choice(editors), "tool_mapping", action, m["mappingId"],
+            else:  # the mapping stays (an update, not a delete): a field mapping of its tool is removed from it
+                details = {"removedFieldMappings": [rng.choice(_MAPPED_FIELDS[m["tool"]])]}
+            yield self._entry(ms, rng.choice(editors), "tool_mapping", "update", m["mappingId"],
                               ("tool_mapping", dict(m)), details, edited=rng.random() < 0.08)
         yield from self._other_activity(n_other, editors)
 
@@ -136,7 +142,7 @@ class _AuditLog:
                     "permission": rng.choice(["view", "view", "edit"])}
         if action == "export":
             return {"format": rng.choice(["pdf", "pdf", "csv", "png"]), "kpiCount": d["kpiCount"]}
-        # delete: the dashboard stays (it is listed); what was deleted is a KPI widget on it
+        # remove_kpi, logged as an update: the dashboard stays (it is listed); a KPI widget on it goes
         return {"removedKpis": [rng.choice(_KPI_NAMES)]}
 
     def _other_activity(self, count: int, editors: list[dict]) -> Iterator[dict]:
@@ -176,6 +182,13 @@ class _AuditLog:
                         ["name", "settings", "schedule", "owner", "thresholds"], rng.randint(1, 2)))
                 yield self._entry(ms, rng.choice(editors), type_, action, target_id, None, details,
                                   edited=rng.random() < 0.05)
+
+    def _recent_low(self, low: int) -> int:
+        """`low`, or for a share of the edits the start of the last week: the lists show the last 7 days by
+        default, and a UI needs some edits of dashboards and mappings there to page through, not only views."""
+        if self.rng.random() < RECENT_EDIT_SHARE:
+            return max(low, self.anchor_ms - 7 * _DAY_MS)
+        return low
 
     def _dash_ref(self, d: dict) -> dict:
         return {"dashboardId": d["dashboardId"], "name": d["name"]}

@@ -7,11 +7,14 @@ set/dict iteration order of unsorted data. Everything happens strictly before th
 What makes it look real:
 - dashboards of a DevOps KPI product ("DORA Metrics – Checkout") owned by users, tagged, with KPI counts;
 - views spread over the `history_days` before the anchor, Zipf-like across dashboards (a few very popular,
-  a few never viewed), more on weekdays and in working hours, growing slowly towards the anchor; every
-  fixture (token) user has a history, so each token's "recently viewed" is populated at once;
+  a few never viewed), more on weekdays and in working hours, growing slowly towards the anchor; only users
+  whose role may view dashboards (VIEWER_ROLES) view them, and every such fixture (token) user has a history,
+  so each token's "recently viewed" is populated at once;
 - audit entries whose targets exist: a `create` for each dashboard and mapping at its creation time, later
-  updates/shares/exports, `view` entries that are copies of real view events (same user, dashboard, time),
-  and some pipeline/registry/KPI activity (data/audit.py).
+  updates/shares/exports (removing a KPI or a field mapping is an `update`; dashboards and mappings are never
+  deleted, since they stay listed), `view` entries that are copies of the most recent view events (same user,
+  dashboard, time: every view since the audit history's first view entry has one), and some
+  pipeline/registry/KPI activity whose `delete`, if any, is its target's last entry (data/audit.py).
 
 The words come from data/vocab.py, whose enumerations mirror openapi.yaml (tests/unit/test_datagen.py checks them
 against the spec, so they cannot drift); the instants from data/events.py.
@@ -29,7 +32,7 @@ from datetime import datetime
 from mock_server.bulk import no_cyclic_gc
 from mock_server.data.audit import _AuditLog
 from mock_server.data.events import _DAY_MS, _YEAR_MS, _Clock, _Packing, _ViewEvents
-from mock_server.data.vocab import _AREAS, _KINDS, _ROLE_WEIGHTS, _TOOL_LABELS, _VIEWER_ROLE_ACTIVITY, TOOLS
+from mock_server.data.vocab import _AREAS, _KINDS, _ROLE_WEIGHTS, _TOOL_LABELS, TOOLS, VIEWER_ROLES
 from mock_server.ids import object_id_ms, object_id_ms_tail
 from mock_server.store.base import Dataset
 from mock_server.timestamps import to_ms
@@ -223,15 +226,20 @@ class _Generator(_AuditLog):
         def add(user_i: int, dash_i: int) -> None:
             events.append(packing.pack(clock.draw(lows[dash_i]), dash_i, user_i))
 
-        # Every token user first: a dozen distinct dashboards each, so recently viewed is full at once.
-        n_fixture = len(self.fixture_users)
+        # Only users whose role may view dashboards have views (Auditors and Security Managers get 403).
+        may_view = [u["role"] in VIEWER_ROLES for u in users]
+        if not any(may_view):
+            return _ViewEvents.empty(), popularity
+        # Every token user that may view first: a dozen distinct dashboards each, so recently viewed is full at once.
+        n_fixture = sum(may_view[:len(self.fixture_users)])
         if n_fixture and total_views >= n_fixture:
             per_user = max(1, min(12, len(viewable), total_views // (2 * n_fixture)))
-            for user_i in range(n_fixture):
-                for dash_i in self._weighted_sample(viewable, view_weight, per_user):
-                    add(user_i, dash_i)
+            for user_i in range(len(self.fixture_users)):
+                if may_view[user_i]:
+                    for dash_i in self._weighted_sample(viewable, view_weight, per_user):
+                        add(user_i, dash_i)
 
-        activity = [rng.paretovariate(2.2) * _VIEWER_ROLE_ACTIVITY.get(u["role"], 1.0) for u in users]
+        activity = [rng.paretovariate(2.2) if may_view[i] else 0.0 for i in range(len(users))]
         cum_users = list(itertools.accumulate(activity))
         favourites = [self._weighted_sample(viewable, view_weight, min(3, len(viewable))) for _ in users]
         last_user = len(users) - 1
@@ -272,6 +280,9 @@ class _Generator(_AuditLog):
         dashboards, dash_created = self._dashboards(users)
         mappings, map_created = self._mappings()
         views, popularity = self._views(users, dashboards, dash_created)
-        audit_logs = self._audit_logs(users, dashboards, dash_created, popularity, mappings, map_created, views)
+        # The lazy streams get copies: pins (data/pins.py) append to the dataset's lists before a store reads the
+        # streams, and the generated rows must not see them (stream() and generate() give the same data).
+        audit_logs = self._audit_logs(list(users), list(dashboards), dash_created, popularity, list(mappings),
+                                      map_created, views)
         return Dataset(account=self.account, users=users, dashboards=dashboards, mappings=mappings,
-                       views=views.dicts(dashboards, users), audit_logs=audit_logs)
+                       views=views.dicts(list(dashboards), list(users)), audit_logs=audit_logs)

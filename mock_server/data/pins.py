@@ -7,6 +7,7 @@ pattern. A pin that cannot be made consistent is a ScenarioError naming the file
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,20 +17,27 @@ from ..store.base import Dataset
 from ..timestamps import iso_ms, to_ms
 from .generate import generate, stream
 from .scenarios import UUID_PATTERN, Scenario, ScenarioError, Settings
+from .vocab import VIEWER_ROLES
 
 # An ISO 8601 instant, or an offset before the data's anchor: "-2h", "-3d", "-1d12h30m", "now".
 _RELATIVE = re.compile(r"-(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# A time of a UTC day before the anchor's: "-1d@16:42:07.318" is yesterday at 16:42:07.318. The spec's examples
+# are pinned this way, so their day counts (7 and 30 days, dailyViews) come out the same whatever the hour.
+_DAY_TIME = re.compile(r"-(\d+)d@(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?")
 
 
 def build_dataset(scenario: Scenario, settings: Settings, *, anchor: datetime, users: list[dict],
                   account: str, streaming: bool = False) -> Dataset:
-    """The generated data of the settings with the scenario's pins laid on top. Without pins the views and
+    """The generated data of the settings with the scenario's pins laid on top. streaming=True: the views and
     audit entries stay one-shot iterators (generate.stream) that the store consumes as it loads, so a 1M-row
-    scenario loads in flat memory; pins need the lists to check and extend. streaming=False: lists always."""
+    scenario loads in flat memory, and the pins' own follow them; a pinned audit id that a generated entry
+    also has (64 random bits: never in practice) then fails the load on the store's unique index instead of
+    here. streaming=False: lists always."""
     pins = scenario.document.get("pins")
-    if streaming and not pins:
-        return stream(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
-    dataset = generate(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
+    if streaming:  # pins are appended to the streams (the default scenario pins the spec's examples)
+        dataset = stream(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
+    else:
+        dataset = generate(seed=settings.seed, anchor=anchor, users=users, account=account, sizes=settings.sizes)
     if pins:
         _Pinner(scenario, settings.seed, anchor, dataset, users).apply(pins)
     return dataset
@@ -63,6 +71,14 @@ class _Pinner:
         text = value.strip()
         if text == "now":
             return self.anchor_ms - 1
+        day_time = _DAY_TIME.fullmatch(text)
+        if day_time:
+            days, hour, minute, second = (int(g) for g in day_time.groups()[:4])
+            start_of_day = self.anchor_ms - self.anchor_ms % 86_400_000 - days * 86_400_000
+            ms = start_of_day + ((hour * 60 + minute) * 60 + second) * 1000 + int(day_time.group(5) or 0)
+            if days < 1 or hour > 23 or minute > 59 or second > 59:
+                raise self.fail(path, f"{value!r}: a day before today (-1d or more) at a time of day, like -1d@16:42:07.318")
+            return ms
         match = _RELATIVE.fullmatch(text)
         if match and any(match.groups()):
             d, h, m, s = (int(g or 0) for g in match.groups())
@@ -114,9 +130,14 @@ class _Pinner:
             data.dashboards.append(dashboard)
             refs[did] = {"dashboardId": did, "name": pinned["name"]}
 
-            count = pinned.get("views", 0)
-            last = self.instant(pinned.get("lastViewedAt", "-1h"), f"{path}.lastViewedAt")
-            first = (self.instant(pinned["firstViewedAt"], f"{path}.firstViewedAt") if "firstViewedAt" in pinned
+            times = sorted((self.instant(t, f"{path}.viewTimes[{j}]") for j, t in enumerate(pinned.get("viewTimes", []))),
+                           reverse=True)
+            if times and ({"views", "firstViewedAt", "lastViewedAt"} & set(pinned)):
+                raise self.fail(path, "give viewTimes or views/firstViewedAt/lastViewedAt, not both")
+            count = len(times) or pinned.get("views", 0)
+            last = times[0] if times else self.instant(pinned.get("lastViewedAt", "-1h"), f"{path}.lastViewedAt")
+            first = (times[-1] if times else
+                     self.instant(pinned["firstViewedAt"], f"{path}.firstViewedAt") if "firstViewedAt" in pinned
                      else last - 29 * 86_400_000 if count > 1 else last)
             if first > last:
                 raise self.fail(path, "firstViewedAt is after lastViewedAt")
@@ -124,12 +145,15 @@ class _Pinner:
                        else min(first, last) - 86_400_000 if count else self.anchor_ms - 30 * 86_400_000)
             if count and created >= first:
                 raise self.fail(f"{path}.createdAt", "the dashboard must be created before its first view")
+            # By default every token user whose role may view dashboards (the others get 403 on views).
             viewers = [self.user(v, f"{path}.viewers[{j}]") for j, v in enumerate(pinned.get("viewers", []))] \
-                or self.token_users or [owner]
+                or [u for u in self.token_users if u["role"] in VIEWER_ROLES] or [owner]
+            if count and any(v["role"] not in VIEWER_ROLES for v in viewers):
+                raise self.fail(f"{path}.viewers", f"only the roles {', '.join(VIEWER_ROLES)} may view dashboards")
             # Newest first: view j (0 = the latest, at lastViewedAt) is by viewers[j % len(viewers)], so the
             # first viewer's own last view is lastViewedAt.
             for j in range(count):
-                ms = last if count == 1 else last - round((last - first) * j / (count - 1))
+                ms = times[j] if times else last if count == 1 else last - round((last - first) * j / (count - 1))
                 viewer = viewers[j % len(viewers)]
                 views.append((ms, {"_id": object_id_ms(ms, self.rng), "dashboardId": did,
                                    "userId": viewer["id"], "viewedAt": iso_ms(ms)}))
@@ -153,7 +177,7 @@ class _Pinner:
                 entries.append(self.entry(created, by, "tool_mapping", "create", mid, ("tool_mapping", dict(mapping)),
                                           {"tool": mapping["tool"]}))
 
-        taken = {e["_id"].lower() for e in data.audit_logs}
+        taken = {e["_id"].lower() for e in data.audit_logs} if isinstance(data.audit_logs, list) else set()
         for i, pinned in enumerate(pins.get("auditEntries", [])):
             path = f"auditEntries[{i}]"
             type_, action, target = pinned["type"], pinned["action"], pinned["target"].strip()
@@ -182,8 +206,14 @@ class _Pinner:
             entries.append((created, entry))
             taken.add(entry["_id"])
 
-        data.views.extend(v for _, v in sorted(views, key=lambda item: item[0]))
-        data.audit_logs.extend(e for _, e in sorted(entries, key=lambda item: (item[0], item[1]["_id"])))
+        pinned_views = [v for _, v in sorted(views, key=lambda item: item[0])]
+        pinned_entries = [e for _, e in sorted(entries, key=lambda item: (item[0], item[1]["_id"]))]
+        if isinstance(data.views, list):
+            data.views.extend(pinned_views)
+            data.audit_logs.extend(pinned_entries)
+        else:  # streams: the store reads the generated rows, then the pinned ones
+            data.views = itertools.chain(data.views, pinned_views)
+            data.audit_logs = itertools.chain(data.audit_logs, pinned_entries)
 
     def entry(self, ms: int, user: dict, type_: str, action: str, target: str, ref: tuple[str, dict] | None,
               details: dict | None, *, oid: str | None = None, updated: int | None = None) -> tuple[int, dict]:

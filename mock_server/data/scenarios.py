@@ -38,7 +38,8 @@ _CONFIG_SIZE = {"users": "USERS", "dashboards": "DASHBOARDS", "mappings": "MAPPI
                 "audit_logs": "AUDIT_LOGS"}
 
 _INSTANT = {"type": "string", "minLength": 1,
-            "description": "ISO 8601 instant (2026-11-20T09:30:00Z) or an offset before the anchor (-2h, -3d)"}
+            "description": "ISO 8601 instant (2026-11-20T09:30:00Z), an offset before the anchor (-2h, -3d), or "
+                           "a time of a day before the anchor's UTC day (-1d@16:42:07.318)"}
 _USER_REF = {"type": "string", "minLength": 1, "description": "e-mail or id of a token user or a pinned user"}
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 10_000_000}
 
@@ -81,6 +82,8 @@ SCHEMA: dict[str, Any] = {
                         "firstViewedAt": _INSTANT,
                         "lastViewedAt": _INSTANT,
                         "viewers": {"type": "array", "minItems": 1, "items": _USER_REF},
+                        "viewTimes": {"type": "array", "minItems": 1, "items": _INSTANT,
+                                      "description": "each view's instant (instead of views/first/last)"},
                         "createEntry": {"type": "boolean"},
                     }}},
                 "mappings": {"type": "array", "items": {

@@ -85,4 +85,14 @@ _ROLE_WEIGHTS = {  # generated (non-fixture) users
     "Security Manager": 1,
 }
 _EDITOR_ROLES = ("Opsera Administrator", "Administrator", "Power User")
-_VIEWER_ROLE_ACTIVITY = {"Auditor": 0.3, "Security Manager": 0.3}
+# The roles that may view dashboards (recordDashboardView's x-required-roles; tests/unit/test_datagen.py checks
+# it against the spec): only their users have views. Auditors and Security Managers get 403 there.
+VIEWER_ROLES = ("Opsera Administrator", "Administrator", "Power User", "User")
+# What a tool mapping maps, per tool: a removed field mapping names one of these (a SonarQube mapping has no
+# story points).
+_MAPPED_FIELDS = {
+    "jira": ("storyPoints", "epicLink", "sprint", "component"), "github": ("labels", "milestone", "reviewers"),
+    "gitlab": ("labels", "milestone", "approvers"), "bitbucket": ("reviewers", "branchRestrictions"),
+    "jenkins": ("stages", "buildParameters"), "sonarqube": ("qualityGate", "severity", "coverageMetric"),
+    "azure-devops": ("areaPath", "iterationPath", "storyPoints"), "argocd": ("syncStatus", "healthStatus"),
+}

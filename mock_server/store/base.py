@@ -34,6 +34,12 @@ class AuditLogFilter:
     created_to: datetime | None = None  # inclusive
     action: str | None = None
     user_id: str | None = None
+    type: str | None = None  # the entry's `type`; a target's entries all have the target's type
+
+    def excludes(self, target_type: str) -> bool:
+        """True when the filter cannot match any entry of a target of `target_type` (a `type` filter of
+        another type): both stores answer an empty page without a query, so they agree by construction."""
+        return self.type is not None and self.type != target_type
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ class Store(Protocol):
     def audit_logs(self, target_type: str, target_id: str, page: int, page_size: int,
                    filters: AuditLogFilter) -> Page:
         """AuditLogEntry items of one target, createdAt desc then _id desc, and the total matching; the page
-        and its total are read in one snapshot."""
+        and its total are read in one snapshot. A `type` filter other than target_type gives an empty page."""
 
     def audit_log(self, audit_log_id: str) -> dict | None:
         """One AuditLogEntry by _id (case-insensitive hex), as stored, or None."""

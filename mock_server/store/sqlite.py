@@ -150,6 +150,8 @@ class SQLiteStore:
                    filters: AuditLogFilter) -> Page:
         if page < 1 or page_size < 1:
             raise ValueError("page and page_size start at 1")
+        if filters.excludes(target_type):
+            return Page(items=[], total=0)
         params = sql.audit_list_params(target_type, target_id, filters)
         params["limit"], params["offset"] = page_size, (page - 1) * page_size
         rows_sql, count_sql, _ = sql.audit_list_sql(filters)

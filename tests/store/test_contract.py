@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mock_helpers import component_validator
-from mock_server.store import AuditLogFilter, Dataset, Store, StoreError
+from mock_server.store import AuditLogFilter, Dataset, Page, Store, StoreError
 from mock_server.timestamps import day_number, iso_ms, ms_from_iso, to_ms
 
 from .conftest import open_kind
@@ -319,6 +319,19 @@ def test_audit_log_filters_are_inclusive_and_combine(store, dataset):
                     assert (got.total, got.items) == (len(want), want), (type_, action, user, bounds)
                     for item in got.items[:3]:
                         validator.validate(item)
+
+
+def test_the_type_filter_keeps_a_targets_own_type_and_nothing_else(store, dataset):
+    targets = collections.Counter((e["type"], e["target_id"]) for e in dataset.audit_logs)
+    for wanted in ("dashboard", "tool_mapping", "pipeline"):
+        type_, target = next(t for t, _ in targets.most_common() if t[0] == wanted)
+        everything = store.audit_logs(type_, target, 1, 1000, AuditLogFilter())
+        assert everything.total > 0
+        assert store.audit_logs(type_, target, 1, 1000, AuditLogFilter(type=type_)) == everything
+        assert store.audit_logs(type_, target, 1, 1000, AuditLogFilter(type=type_, action=everything.items[0]["action"])) \
+            == store.audit_logs(type_, target, 1, 1000, AuditLogFilter(action=everything.items[0]["action"]))
+        other = "registry" if type_ != "registry" else "kpi"
+        assert store.audit_logs(type_, target, 1, 1000, AuditLogFilter(type=other)) == Page(items=[], total=0)
 
 
 def test_sub_millisecond_bounds_round_inwards(store, dataset):

@@ -14,6 +14,7 @@ from mock_helpers import ADMIN, NOW, ROOT, SMALL, SPEC_PATH, TOKENS_PATH, bearer
 from mock_server.reload import ReloadingApp
 
 MOST_VIEWED = url("/dashboard/most-viewed")
+LOGS = url("/dashboard/00000000-0000-4000-8000-000000000000/logs")
 
 
 @pytest.fixture
@@ -100,13 +101,13 @@ def test_a_new_token_works_after_an_edit_and_recorded_views_are_kept(make, files
 
 def test_a_changed_spec_parameter_and_example_show(make, files):
     reloader, client = make()
-    assert client.get(MOST_VIEWED + "?limit=80", headers=ADMIN).status_code == 200
+    assert client.get(LOGS + "?page_size=30", headers=ADMIN).status_code == 200
     forced = client.get(MOST_VIEWED + "?__code=500", headers=ADMIN).json
     assert forced["message"] != "Edited example message"
 
     def change(text: str) -> str:
         document = yaml.safe_load(text)
-        document["components"]["parameters"]["Limit"]["schema"]["maximum"] = 50
+        document["components"]["parameters"]["PageSize"]["schema"]["maximum"] = 20
         op = document["paths"]["/api/v2/insights/kpis/audit-logs/dashboard/most-viewed"]["get"]
         response = op["responses"]["500"]
         if "$ref" in response:  # a shared response: edit the component it points to
@@ -123,8 +124,8 @@ def test_a_changed_spec_parameter_and_example_show(make, files):
 
     edit(files / "openapi.yaml", change)
     assert reloader.check() is True
-    refused = client.get(MOST_VIEWED + "?limit=80", headers=ADMIN)
-    assert refused.status_code == 400 and refused.json["details"][0]["name"] == "limit"
+    refused = client.get(LOGS + "?page_size=30", headers=ADMIN)
+    assert refused.status_code == 400 and refused.json["details"][0]["name"] == "page_size"
     assert client.get(MOST_VIEWED + "?__code=500", headers=ADMIN).json["message"] == "Edited example message"
     assert client.get("/openapi.yaml").get_data(as_text=True).count("Edited example message") >= 1
 

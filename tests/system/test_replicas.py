@@ -65,10 +65,10 @@ def _reads(base: str, dashboard: str) -> dict:
     for token in WRITERS:
         first = _get(base, "/dashboard/recently-viewed?limit=1", bearer(token))["data"][0]
         recent[token] = (first["dashboardId"], first["viewCount"])
-    logs = _get(base, f"/dashboard/{dashboard}/logs?action=view&pageSize=5")
+    logs = _get(base, f"/dashboard/{dashboard}/logs?action=view&page_size=5&start_date=1970-01-01")
     return {"total": _get(base, f"/dashboard/{dashboard}/stats")["data"]["totalViews"],
             "most_viewed": most.get(dashboard), "recently_viewed": recent,
-            "view_entries": logs["pagination"]["totalItems"], "newest_entry": logs["data"][0]["createdAt"]}
+            "view_entries": logs["pagination"]["total_items"], "newest_entry": logs["data"][0]["createdAt"]}
 
 
 def test_two_replicas_count_1000_concurrent_views_exactly_and_both_show_them(fresh_database):
@@ -163,7 +163,7 @@ def test_a_replica_killed_with_9_loses_no_acknowledged_view_and_the_other_serves
         acked = acknowledged[base_a] + acknowledged[base_b]
         # every acknowledged view is in; beyond them, at most the victim's requests in flight at the kill
         assert acked <= counted <= acked + unanswered[base_a], (acknowledged, unanswered, counted)
-        logs = _get(base_b, f"/dashboard/{dashboard}/logs?action=view&pageSize=1")["pagination"]["totalItems"]
+        logs = _get(base_b, f"/dashboard/{dashboard}/logs?action=view&page_size=1&start_date=1970-01-01")["pagination"]["total_items"]
         most = {d["dashboardId"]: d["viewCount"] for d in _get(base_b, "/dashboard/most-viewed?limit=50")["data"]}
         assert most[dashboard] == total
         assert logs >= counted

@@ -31,10 +31,10 @@ def _reads(base: str, session: str | None, dashboard: str) -> dict:
     stats = _call("GET", base, url(f"/dashboard/{dashboard}/stats"), session).json()["data"]
     most = _call("GET", base, url("/dashboard/most-viewed?limit=50"), session).json()["data"]
     recent = _call("GET", base, url("/dashboard/recently-viewed?limit=50"), session).json()["data"]
-    logs = _call("GET", base, url(f"/dashboard/{dashboard}/logs?pageSize=5"), session, READER).json()
+    logs = _call("GET", base, url(f"/dashboard/{dashboard}/logs?page_size=5"), session, READER).json()
     return {"total": stats["totalViews"], "most": {d["dashboardId"]: d["viewCount"] for d in most}.get(dashboard),
             "recent": {d["dashboardId"]: d["viewCount"] for d in recent}.get(dashboard),
-            "entries": logs["pagination"]["totalItems"]}
+            "entries": logs["pagination"]["total_items"]}
 
 
 def _exercise(bases: list[str]) -> None:

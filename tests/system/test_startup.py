@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from mock_helpers import LISTENING, ROOT, free_port, stop, written
+from mock_helpers import DEFAULT_PINNED, LISTENING, ROOT, free_port, stop, written
 from mock_server.config import KEYS
 
 VIEWS, AUDIT_LOGS = 40_000, 20_000  # enough that loading takes a while, so an early line would be caught
@@ -52,7 +52,9 @@ def test_the_listening_line_comes_once_the_port_answers_with_the_data_loaded(wor
         health = requests.get(f"http://127.0.0.1:{port}/__admin/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["port"] == port
-        assert health.json()["counts"]["views"] == VIEWS and health.json()["counts"]["audit_logs"] == AUDIT_LOGS
+        counts = health.json()["counts"]  # the sizes, and the default scenario's pinned examples
+        assert (counts["views"], counts["audit_logs"]) == (VIEWS + DEFAULT_PINNED["views"],
+                                                           AUDIT_LOGS + DEFAULT_PINNED["audit_logs"])
     finally:
         out, err = stop(process)
     lines = out.splitlines()

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from types import ModuleType
 from uuid import UUID
@@ -39,10 +39,6 @@ pytestmark = pytest.mark.slow
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- (a) Python: openapi-python-client -----------------------------------------------------------------
@@ -115,7 +111,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
 
     with client:
         most = call("getMostViewedDashboards", limit=5)
-        assert isinstance(most, models.DashboardListResponse)
+        assert isinstance(most, models.MostViewedResponse)
         assert most.message == "Successfully retrieved most viewed dashboards"
         assert 1 <= len(most.data) <= 5 and all(isinstance(d, models.DashboardSummary) for d in most.data)
         assert [d.view_count for d in most.data] == sorted((d.view_count for d in most.data), reverse=True)
@@ -137,7 +133,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
         assert recent.data[0].dashboard_id == top.dashboard_id and recent.data[0].last_viewed_at == view.viewed_at
 
         logs = call("getDashboardAuditLogs", top.dashboard_id, page_size=5)
-        assert isinstance(logs, models.AuditLogPageResponse) and isinstance(logs.pagination, models.Pagination)
+        assert isinstance(logs, models.DashboardAuditLogPageResponse) and isinstance(logs.pagination, models.Pagination)
         newest = logs.data[0]
         assert isinstance(newest, models.AuditLogEntry)
         assert (newest.action, newest.user_id, newest.target_id) == (models.AuditAction.VIEW, me,
@@ -154,15 +150,16 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
             if row["type"] == "tool_mapping":
                 per_mapping.setdefault(row["target_id"], []).append(row)
         mapping_id, rows = max(per_mapping.items(), key=lambda item: len(item[1]))
-        page = call("getMappingAuditLogs", UUID(mapping_id), page_size=5)
+        whole = date(1970, 1, 1)  # the lists default to the last 7 days
+        page = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, start_date=whole)
         assert page.pagination.total_items == len(rows) and len(page.data) == min(5, len(rows))
         assert all(e.type_ == models.AuditEntityType.TOOL_MAPPING for e in page.data)
         assert all(isinstance(e.tool_mapping, models.ToolMappingRef) and e.tool_mapping.mapping_id == UUID(mapping_id)
                    for e in page.data)
-        # A datetime filter as the client serialises it (isoformat, +00:00) is understood by the mock.
-        since = page.data[-1].created_at
-        filtered = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, from_=since)
-        assert filtered.pagination.total_items == sum(_instant(r["createdAt"]) >= since for r in rows)
+        # A date filter as the client serialises it (a datetime.date, isoformat) is understood by the mock.
+        since = page.data[-1].created_at.date()
+        filtered = call("getMappingAuditLogs", UUID(mapping_id), page_size=5, start_date=since)
+        assert filtered.pagination.total_items == sum(r["createdAt"][:10] >= since.isoformat() for r in rows)
 
     assert sorted(set(called)) == sorted(op_id for op_id, _, _ in operations())
 
@@ -221,10 +218,10 @@ def test_typescript_types_generate_without_warnings_and_type_check(typescript):
     (typescript / "broken.ts").write_text(
         'import type { components, operations } from "./schema";\n'
         'export type Missing = operations["noSuchOperation"];\n'
-        'export const misspelt: components["schemas"]["Pagination"]["page_size"] = 1;\n', encoding="utf-8")
+        'export const misspelt: components["schemas"]["Pagination"]["pageSize"] = 1;\n', encoding="utf-8")
     broken = _tsc(typescript, "broken.ts")
     assert broken.returncode != 0
-    assert "noSuchOperation" in broken.stdout and "page_size" in broken.stdout, broken.stdout
+    assert "noSuchOperation" in broken.stdout and "pageSize" in broken.stdout, broken.stdout
 
 
 def test_openapi_fetch_client_from_the_mocks_url_type_checks_and_calls_the_mock(typescript, served_app):

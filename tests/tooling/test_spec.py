@@ -23,8 +23,9 @@ SPEC_URI = "urn:insights-mock:openapi"
 # also declare 400: the spec gives them an optional `limit`, and an invalid value needs an error to go to
 # (otherwise bad input would be answered 200 silently).
 EXPECTED_OPERATIONS = {
-    "getRecentlyViewedDashboards": ("get", "/dashboard/recently-viewed", {"200", "400", "401", "403", "500"}),
-    "getMostViewedDashboards": ("get", "/dashboard/most-viewed", {"200", "400", "401", "403", "500"}),
+    # the source lists no 400 for the two dashboard lists
+    "getRecentlyViewedDashboards": ("get", "/dashboard/recently-viewed", {"200", "401", "403", "500"}),
+    "getMostViewedDashboards": ("get", "/dashboard/most-viewed", {"200", "401", "403", "500"}),
     "getDashboardStats": ("get", "/dashboard/{dashboardId}/stats", {"200", "400", "401", "403", "500"}),
     "recordDashboardView": ("post", "/dashboard/{dashboardId}/view", {"200", "400", "401", "403", "500"}),
     "getDashboardAuditLogs": ("get", "/dashboard/{dashboardId}/logs", {"200", "400", "401", "403", "500"}),
@@ -247,13 +248,23 @@ def every_example(spec):
     for path, method, op in operations(spec):
         for code, response in op["responses"].items():
             for media_type, media in resolve(spec, response).get("content", {}).items():
-                yield f"{op['operationId']} {code} {media_type}", media["schema"], media.get("example", ...)
+                where = f"{op['operationId']} {code} {media_type}"
+                yield from _examples_of(where, media["schema"], media)
         for param in op.get("parameters", []):
             param = resolve(spec, param)
-            yield f"{op['operationId']} parameter {param['name']}", param["schema"], param.get("example", ...)
+            yield from _examples_of(f"{op['operationId']} parameter {param['name']}", param["schema"], param)
     for name, schema in spec["components"]["schemas"].items():
         for i, example in enumerate(schema.get("examples", [])):
             yield f"schema {name} examples[{i}]", schema, example
+
+
+def _examples_of(where, schema, node):
+    """`example`, or each of the named `examples`; `...` when there is none."""
+    named = node.get("examples") or {}
+    if "example" in node or not named:
+        yield where, schema, node.get("example", ...)
+    for name, example in named.items():
+        yield f"{where} examples.{name}", schema, example.get("value", ...)
 
 
 def test_every_response_and_parameter_has_an_example(spec):
@@ -304,15 +315,13 @@ def drift_cases():
         ("envelope without message", "getRecentlyViewedDashboards", drop("message")),
         ("envelope without data", "getDashboardStats", drop("data")),
         ("data not in an envelope", "getAuditLog", lambda b: b.pop("message") and b.update(b.pop("data"))),
-        ("undeclared envelope field", "getMostViewedDashboards", put(1, "count")),
         ("dashboard without viewCount", "getMostViewedDashboards", drop("data", 0, "viewCount")),
         ("viewCount as a string", "getMostViewedDashboards", put("412", "data", 0, "viewCount")),
         ("negative viewCount", "getRecentlyViewedDashboards", put(-1, "data", 0, "viewCount")),
         ("malformed dashboard id", "getRecentlyViewedDashboards", put("3f2b8c1e6a474d0b", "data", 0, "dashboardId")),
-        ("timestamp without milliseconds", "getRecentlyViewedDashboards",
-         put("2026-11-24T16:42:07Z", "data", 0, "lastViewedAt")),
-        ("timestamp with an offset", "getRecentlyViewedDashboards",
-         put("2026-11-24T16:42:07.318+01:00", "data", 0, "lastViewedAt")),
+        ("view time that is no date-time", "getRecentlyViewedDashboards", put("yesterday", "data", 0, "lastViewedAt")),
+        ("audit timestamp without milliseconds", "getAuditLog", put("2026-11-20T09:15:02Z", "data", "createdAt")),
+        ("audit timestamp with an offset", "getAuditLog", put("2026-11-20T10:15:02.123+01:00", "data", "updatedAt")),
         ("stats without uniqueViewers", "getDashboardStats", drop("data", "uniqueViewers")),
         ("stats with a short daily series", "getDashboardStats", lambda b: b["data"]["dailyViews"].pop()),
         ("stats with a bad date in the series", "getDashboardStats", put("25/11/2026", "data", "dailyViews", 0, "date")),
@@ -322,15 +331,46 @@ def drift_cases():
         ("view event with a non-ObjectId user", "recordDashboardView", put("user-1", "data", "userId")),
         ("audit entry without user_email", "getAuditLog", drop("data", "user_email")),
         ("audit entry with a malformed _id", "getAuditLog", put("507f1f77bcf86cd79943901", "data", "_id")),
-        ("audit entry with an unknown action", "getAuditLog", put("publish", "data", "action")),
-        ("audit entry with an unknown type", "getAuditLog", put("widget", "data", "type")),
-        ("audit entry with a bad e-mail", "getAuditLog", put("dana.kim", "data", "user_email")),
+        ("audit entry with an empty action", "getAuditLog", put("", "data", "action")),
+        ("audit entry with a numeric type", "getAuditLog", put(3, "data", "type")),
         ("audit entry with __v as a string", "getAuditLog", put("0", "data", "__v")),
         ("log page without pagination", "getDashboardAuditLogs", drop("pagination")),
-        ("log page with pageSize over 1000", "getDashboardAuditLogs", put(5000, "pagination", "pageSize")),
-        ("log page with hasNext as a string", "getMappingAuditLogs", put("false", "pagination", "hasNext")),
-        ("mapping ref with an unknown tool", "getMappingAuditLogs", put("svn", "data", 0, "tool_mapping", "tool")),
+        ("log page with page_size over 1000", "getDashboardAuditLogs", put(5000, "pagination", "page_size")),
+        ("log page with has_next as a string", "getMappingAuditLogs", put("false", "pagination", "has_next")),
+        ("mapping ref without a tool", "getMappingAuditLogs", drop("data", 0, "tool_mapping", "tool")),
     ]
+
+
+def open_cases():
+    """What a correct vendor body may well hold, which the spec must accept (it says what is known)."""
+    def put(value, *keys):
+        def mutate(body):
+            node = body
+            for key in keys[:-1]:
+                node = node[key]
+            node[keys[-1]] = value
+        return mutate
+
+    return [
+        ("an extra envelope field", "getMostViewedDashboards", put(True, "success")),
+        ("an extra entity field", "getAuditLog", put("x", "data", "source")),
+        ("an extra pagination field", "getDashboardAuditLogs", put(1, "pagination", "total")),
+        ("a view time without milliseconds", "getRecentlyViewedDashboards", put("2026-11-24T16:42:07Z", "data", 0, "lastViewedAt")),
+        ("a view time with an offset", "getRecentlyViewedDashboards", put("2026-11-24T16:42:07.318+01:00", "data", 0, "lastViewedAt")),
+        ("an action the spec does not know", "getAuditLog", put("duplicate", "data", "action")),
+        ("a type the spec does not know", "getAuditLog", put("insights_dashboard", "data", "type")),
+        ("a system user without an e-mail address", "getAuditLog", put("system", "data", "user_email")),
+        ("another account form", "getAuditLog", put("Acme_Prod", "data", "account")),
+        ("a tool the spec does not know", "getMappingAuditLogs", put("gitlab-ci", "data", 0, "tool_mapping", "tool")),
+    ]
+
+
+@pytest.mark.parametrize("name, op_id, mutate", open_cases(), ids=[c[0] for c in open_cases()])
+def test_plausible_vendor_bodies_pass(spec, registry, name, op_id, mutate):
+    schema, body = ok_body(spec, op_id)
+    mutate(body)
+    errors = [e.message for e in validator_for(registry, schema).iter_errors(body)]
+    assert errors == [], f"{name}: {errors}"
 
 
 @pytest.mark.parametrize("name, op_id, mutate", drift_cases(), ids=[c[0] for c in drift_cases()])
@@ -348,7 +388,6 @@ def test_drifted_success_bodies_fail_validation(spec, registry, name, op_id, mut
         {"status": 401, "message": "no token"},  # no error code
         {"status": "401", "error": "invalid_token", "message": "x"},  # status as a string
         {"error": "invalid_token", "message": "x"},  # no status
-        {"status": 401, "error": "invalid_token", "message": "x", "trace": "Traceback ..."},  # leaked field
         {"status": 200, "error": "ok", "message": "x"},  # not an error status
         {"errors": [{"message": "x"}]},  # openapi-core's own shape
         {"status": 500, "error": "Internal Server Error", "message": "x"},  # code not snake_case

@@ -42,8 +42,8 @@ def _all_gets(client, generated) -> list[bytes]:
     mapping = generated.mappings[0]["mappingId"]
     entry = generated.audit_logs[0]["_id"]
     paths = ["/dashboard/recently-viewed?limit=100", "/dashboard/most-viewed?limit=100",
-             f"/dashboard/{dashboard}/stats", f"/dashboard/{dashboard}/logs?pageSize=1000",
-             f"/mapping/{mapping}/logs?pageSize=1000", f"/{entry}", f"/dashboard/{UNKNOWN_UUID}/stats"]
+             f"/dashboard/{dashboard}/stats", f"/dashboard/{dashboard}/logs?page_size=1000&start_date=1970-01-01",
+             f"/mapping/{mapping}/logs?page_size=1000&start_date=1970-01-01", f"/{entry}", f"/dashboard/{UNKNOWN_UUID}/stats"]
     bodies = []
     for token in ("mock-admin-token", "mock-poweruser-token"):
         for path in paths:

@@ -50,11 +50,16 @@ def test_every_token_on_every_operation(client, generated, token, op_id, method,
     elif status == 401:
         assert challenge.startswith('Bearer realm="insights", error="invalid_token"')
         assert response.json["error"] == "invalid_token"
-    else:
+    elif reason == "scope":
         scopes = " ".join(op["x-required-scopes"])
         assert challenge.startswith(f'Bearer realm="insights", error="insufficient_scope", scope="{scopes}"')
-        detail = response.json["details"][0]["message"]
-        assert detail.startswith("Requires scope" if reason == "scope" else "Requires one of the roles")
+        assert response.json["error"] == "insufficient_scope"
+        assert response.json["details"][0]["message"].startswith("Requires scope")
+    else:  # the role: its own code, and a challenge that claims no error and no scope
+        assert challenge.startswith('Bearer realm="insights", error_description="Requires one of the roles')
+        assert "scope=" not in challenge and "error=" not in challenge
+        assert response.json["error"] == "insufficient_role"
+        assert response.json["details"][0]["message"].startswith("Requires one of the roles")
     assert token["token"] not in response.get_data(as_text=True)
     assert token["token"] not in str(response.headers)
 
@@ -109,7 +114,10 @@ def test_403_scope_and_role_are_told_apart(client):
         "Requires one of the roles Opsera Administrator, Administrator, Power User, Auditor, Security Manager"
     for response in (scope, role):
         assert response.json["message"] == "Insufficient permissions - Valid token but lacks required permissions"
-        assert response.json["error"] == "insufficient_scope"
+    assert (scope.json["error"], role.json["error"]) == ("insufficient_scope", "insufficient_role")
+    assert role.headers["WWW-Authenticate"] == ('Bearer realm="insights", error_description="Requires one of the '
+                                               'roles Opsera Administrator, Administrator, Power User, Auditor, '
+                                               'Security Manager"')
 
 
 def test_authentication_and_authorisation_come_before_validation(client):

@@ -130,7 +130,7 @@ def test_recording_a_view_counts_at_once_everywhere(client, generated):
     assert (most["dashboardId"], most["viewCount"], most["lastViewedAt"]) == (dashboard, event["viewCount"], event["viewedAt"])
     recent = client.get(url("/dashboard/recently-viewed?limit=1"), headers=bearer("mock-poweruser-token")).json["data"][0]
     assert (recent["dashboardId"], recent["lastViewedAt"]) == (dashboard, event["viewedAt"])
-    logs = client.get(url(f"/dashboard/{dashboard}/logs?pageSize=1"), headers=ADMIN).json["data"][0]
+    logs = client.get(url(f"/dashboard/{dashboard}/logs?page_size=1"), headers=ADMIN).json["data"][0]
     assert (logs["action"], logs["user_id"], logs["createdAt"]) == ("view", event["userId"], event["viewedAt"])
 
 
@@ -179,8 +179,8 @@ def test_random_views_keep_every_endpoint_consistent(shared_app, posts):
 
     def figures(dashboard: str) -> tuple[int, int]:
         stats = client.get(url(f"/dashboard/{dashboard}/stats"), headers=ADMIN).json["data"]
-        views = client.get(url(f"/dashboard/{dashboard}/logs?action=view&pageSize=1"), headers=ADMIN)
-        return stats["totalViews"], views.json["pagination"]["totalItems"]
+        views = client.get(url(f"/dashboard/{dashboard}/logs?action=view&page_size=1&start_date=1970-01-01"), headers=ADMIN)
+        return stats["totalViews"], views.json["pagination"]["total_items"]
 
     touched = sorted({targets[i] for _, i in posts})
     before = {d: figures(d) for d in touched}

@@ -126,8 +126,36 @@ def test_an_undocumented_code_names_the_documented_ones(client):
     assert response.json["details"] == [{"location": "header", "name": "Prefer", "message":
                                          "code 418 is not documented for this operation; "
                                          "documented: 200, 400, 401, 403, 404, 500"}]
-    response = client.get(url(f"/dashboard/most-viewed?__code=404"))
+    response = client.get(url(f"/dashboard/{UNKNOWN_UUID}/stats?__code=404"))
     assert response.json["details"][0]["name"] == "__code"
+
+
+NO_400 = (200, 401, 403, 500)  # recently and most viewed: the source lists no 400 for them
+
+
+@pytest.mark.parametrize("prefer, query", [
+    (["code=400"], {}), (["code=404"], {}), (["code=abc"], {}), (["code==5"], {}), (['code="500'], {}),
+    ([], {"__code": "400"}), ([], {"__code": "999"}), ([], {"__code": ["500", "500"]}), (["delay=soon"], {}),
+])
+def test_without_a_400_what_cannot_be_honoured_is_ignored(prefer, query):
+    plan = Faults(seed=1, latency=None, error_rate=0).plan(prefer, MultiDict(query), NO_400)
+    assert (plan.code, plan.delay_ms, plan.applied) == (None, None, None)
+
+
+def test_without_a_400_what_can_be_honoured_still_is():
+    faults = Faults(seed=1, latency=None, error_rate=0)
+    assert faults.plan(["code=500, delay=soon"], MultiDict(), NO_400).applied == "code=500"
+    assert faults.plan(["code=418, delay=20"], MultiDict({"__code": "403"}), NO_400).applied == "code=403, delay=20"
+
+
+@pytest.mark.parametrize("op", ["recently-viewed", "most-viewed"])
+def test_prefer_code_400_is_not_honoured_where_the_source_lists_no_400(client, op):
+    for response in (client.get(url(f"/dashboard/{op}"), headers={**ADMIN, "Prefer": "code=400"}),
+                     client.get(url(f"/dashboard/{op}?__code=400"), headers=ADMIN),
+                     client.get(url(f"/dashboard/{op}"), headers={**ADMIN, "Prefer": "code=5 00"})):
+        assert response.status_code == 200 and "Preference-Applied" not in response.headers
+        assert response.json == client.get(url(f"/dashboard/{op}"), headers=ADMIN).json
+    assert client.get(url(f"/dashboard/{op}"), headers={"Prefer": "code=400"}).status_code == 401  # no token
 
 
 def test_forcing_skips_parameter_validation_and_code_does_not_trip_it(client):

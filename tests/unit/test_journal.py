@@ -113,7 +113,7 @@ def test_size_zero_turns_it_off(app_factory):
 def test_bodies_are_bounded_with_a_marker(client):
     client.post(url(f"/dashboard/{UNKNOWN_UUID}/view"), headers={**ADMIN, "Content-Type": "application/json"},
                 data=json.dumps({"padding": "x" * 10_000}))
-    client.get(url(f"/dashboard/{UNKNOWN_UUID}/logs?pageSize=1000"), headers=AUDITOR)
+    client.get(url(f"/dashboard/{UNKNOWN_UUID}/logs?page_size=1000"), headers=AUDITOR)
     client.get("/openapi.yaml")
     spec, _, view = journal(client)
     assert view["request"]["bodyTruncated"] is True

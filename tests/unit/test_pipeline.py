@@ -48,7 +48,7 @@ def ran(counts) -> dict[str, int]:
     ("POST", f"/dashboard/{UNKNOWN_UUID}/view", ADMIN, 200, "respond"),
     ("GET", "/dashboard/most-viewed", {}, 401, "authenticate"),
     ("GET", "/dashboard/most-viewed", bearer("mock-auditor-token"), 403, "authorize"),
-    ("GET", "/dashboard/most-viewed?limit=0", ADMIN, 400, "validate"),
+    ("GET", f"/dashboard/{UNKNOWN_UUID}/logs?page_size=0", ADMIN, 400, "validate"),
     ("GET", f"/{UNKNOWN_OBJECT_ID}", ADMIN, 404, "respond"),
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=500"}, 500, "faults"),
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=200"}, 200, "faults"),

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import make_app
-from mock_helpers import ADMIN, AUDITOR, NOW, READONLY, bearer, start, stop, url
+from mock_helpers import ADMIN, AUDITOR, NOW, READONLY, UNKNOWN_UUID, bearer, start, stop, url
 from mock_server.api.cache import ResponseCache
 
 DAY = date(2026, 11, 25)
@@ -170,7 +170,7 @@ def test_every_request_is_still_authenticated_authorised_and_validated(workers):
     assert client.get(most).status_code == 401
     assert client.get(most, headers=bearer("mock-expired-token")).status_code == 401
     assert client.get(most, headers=bearer("mock-noscope-token")).status_code == 403
-    assert client.get(url("/dashboard/most-viewed?limit=0"), headers=ADMIN).status_code == 400
+    assert client.get(url(f"/dashboard/{UNKNOWN_UUID}/logs?page_size=0"), headers=ADMIN).status_code == 400
     assert client.get(most, headers=AUDITOR).status_code == 403  # role: dashboard views are not an auditor's
     assert client.get(most, headers=READONLY).status_code == 200
 

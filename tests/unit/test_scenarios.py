@@ -7,8 +7,9 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
-from mock_helpers import ADMIN, AUDITOR, NOW, ROOT, SMALL, TOKENS, bearer, component_validator, operations, url
+from mock_helpers import ADMIN, AUDITOR, NOW, ROOT, SMALL, SPEC, TOKENS, bearer, component_validator, operations, url
 from mock_server.faults import Faults
 from mock_server.data.scenarios import OBJECT_ID_PATTERN, UUID_PATTERN, ScenarioError, available, load, parse
 from mock_server.timestamps import iso
@@ -22,6 +23,11 @@ ONCE = "33333333-3333-4333-8333-333333333333"
 MAPPING = "44444444-4444-4444-8444-444444444444"
 VIEWERS = ("mock-admin-token", "mock-opsera-admin-token", "mock-poweruser-token", "mock-user-readonly-token",
            "mock-user-token")
+
+
+# The default scenario pins the spec's example dashboard with its 9 views (fixtures/scenarios/default.yaml).
+DEFAULT_PINNED_VIEWS = sum(len(d.get("viewTimes", [])) for d in yaml.safe_load(
+    (ROOT / "fixtures" / "scenarios" / "default.yaml").read_text(encoding="utf-8"))["pins"]["dashboards"])
 
 
 def at(**delta) -> str:
@@ -71,7 +77,7 @@ def test_empty_is_a_new_tenant(app_factory):
     stats = client.get(url(f"/dashboard/{starter}/stats"), headers=ADMIN).json["data"]
     assert stats["totalViews"] == 0 and stats["lastViewedAt"] is None and len(stats["dailyViews"]) == 30
     logs = client.get(url(f"/dashboard/{starter}/logs"), headers=AUDITOR).json
-    assert logs["data"] == [] and logs["pagination"]["totalItems"] == 0
+    assert logs["data"] == [] and logs["pagination"]["total_items"] == 0
     # The tenant's first view: the starter dashboard appears, named, with its audit entry.
     assert client.post(url(f"/dashboard/{starter}/view"), headers=ADMIN).status_code == 200
     recent = client.get(url("/dashboard/recently-viewed"), headers=ADMIN).json["data"]
@@ -90,28 +96,29 @@ def test_pinned_dashboards_are_exact_and_consistent_everywhere(app_factory):
                              "name": "Grace Hopper"},
                    "tags": ["release", "pinned"], "kpiCount": 7, "viewCount": 5000, "lastViewedAt": at(hours=1)}
     stats = client.get(url(f"/dashboard/{PINNED}/stats"), headers=ADMIN).json["data"]
-    assert (stats["totalViews"], stats["uniqueViewers"]) == (5000, len(VIEWERS) + 4)  # every token user
+    # every token user whose role may view: the VIEWERS and the two Administrators of the 401/403 tokens
+    assert (stats["totalViews"], stats["uniqueViewers"]) == (5000, len(VIEWERS) + 2)
     assert (stats["firstViewedAt"], stats["lastViewedAt"]) == (at(days=60), at(hours=1))
     assert stats["viewsLast30Days"] == sum(d["views"] for d in stats["dailyViews"]) > 0
-    # The first token user made the newest view; each token user has it in recently viewed.
+    # The first token user made its newest view; each token user that may view has it in recently viewed.
     mine = client.get(url("/dashboard/recently-viewed?limit=100"), headers=ADMIN).json["data"]
-    assert mine[0]["dashboardId"] == PINNED and mine[0]["lastViewedAt"] == at(hours=1)
+    assert [d["lastViewedAt"] for d in mine if d["dashboardId"] == PINNED] == [at(hours=1)]
     for token in VIEWERS:
         listed = client.get(url("/dashboard/recently-viewed?limit=100"), headers=bearer(token)).json["data"]
         assert PINNED in [d["dashboardId"] for d in listed]
     # Its audit log: 5000 views, the create, the pinned share.
-    logs = client.get(url(f"/dashboard/{PINNED}/logs?pageSize=1"), headers=AUDITOR).json
-    assert logs["pagination"]["totalItems"] == 5002
-    views = client.get(url(f"/dashboard/{PINNED}/logs?action=view&pageSize=1"), headers=AUDITOR).json
-    assert views["pagination"]["totalItems"] == 5000 and views["data"][0]["createdAt"] == at(hours=1)
-    share = client.get(url(f"/dashboard/{PINNED}/logs?action=share"), headers=AUDITOR).json["data"]
+    logs = client.get(url(f"/dashboard/{PINNED}/logs?page_size=1&start_date=1970-01-01"), headers=AUDITOR).json
+    assert logs["pagination"]["total_items"] == 5002
+    views = client.get(url(f"/dashboard/{PINNED}/logs?action=view&page_size=1&start_date=1970-01-01"), headers=AUDITOR).json
+    assert views["pagination"]["total_items"] == 5000 and views["data"][0]["createdAt"] == at(hours=1)
+    share = client.get(url(f"/dashboard/{PINNED}/logs?action=share&start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert share == [{"_id": "65a0000000000000000000a1", "user_id": "65a000000000000000000001",
                       "user_email": "grace.hopper@acme.example", "type": "dashboard", "action": "share",
                       "target_id": PINNED, "account": "org-acme-acc0",
                       "dashboard": {"dashboardId": PINNED, "name": "Pinned – Release Readiness"},
                       "details": {"sharedWith": ["dana.kim@acme.example"], "permission": "edit"},
                       "createdAt": at(days=3), "updatedAt": at(days=3), "__v": 0}]
-    create = client.get(url(f"/dashboard/{PINNED}/logs?action=create"), headers=AUDITOR).json["data"]
+    create = client.get(url(f"/dashboard/{PINNED}/logs?action=create&start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert [(e["createdAt"], e["user_email"]) for e in create] == [(at(days=120), "grace.hopper@acme.example")]
 
 
@@ -125,7 +132,7 @@ def test_pinned_edge_cases_never_viewed_viewed_once_mapping_and_other_entries(ap
     assert [(d["viewCount"], d["lastViewedAt"]) for d in once] == [(1, at(days=2))]
     admin = client.get(url("/dashboard/recently-viewed?limit=100"), headers=ADMIN).json["data"]
     assert ONCE not in [d["dashboardId"] for d in admin]
-    mapping = client.get(url(f"/mapping/{MAPPING}/logs"), headers=AUDITOR).json["data"]
+    mapping = client.get(url(f"/mapping/{MAPPING}/logs?start_date=1970-01-01"), headers=AUDITOR).json["data"]
     assert [(e["action"], e["__v"], e["tool_mapping"]["name"]) for e in mapping] == \
         [("update", 1, "Jira – PINNED project"), ("create", 0, "Jira – PINNED project")]
     assert mapping[0]["updatedAt"] == at(days=1) and mapping[1]["user_email"] == "grace.hopper@acme.example"
@@ -187,7 +194,7 @@ def test_explicit_settings_win_over_the_scenario(app_factory):
 def test_a_scenario_switched_to_applies_as_written_and_explicit_settings_fill_the_rest(app_factory):
     app = app_factory(ERROR_RATE=0.0, LATENCY="5")  # SMALL sizes are explicit too
     client = app.test_client()
-    assert client.get("/__admin/health").json["counts"]["views"] == SMALL["VIEWS"]
+    assert client.get("/__admin/health").json["counts"]["views"] == SMALL["VIEWS"] + DEFAULT_PINNED_VIEWS
     client.post("/__admin/scenario", json={"name": "empty"})
     assert client.get("/__admin/health").json["counts"]["views"] == 0  # empty is empty, --views or not
     client.post("/__admin/scenario", json={"name": "degraded"})  # sets latency and rate, not sizes
@@ -393,3 +400,39 @@ def test_a_database_file_keeps_its_scenario_for_a_worker_started_later(tmp_path,
     late = app_factory(DB=db)  # configured with the default scenario, as gunicorn restarts a worker
     assert late.extensions["insights_mock"].default.scenarios.name == "empty"
     assert late.test_client().get("/__admin/health").json["counts"]["views"] == 0
+
+
+# -- the spec's example entities -----------------------------------------------------------------------------
+
+EXAMPLE_DASHBOARD = "123e4567-e89b-12d3-a456-426614174000"
+EXAMPLE_ENTRY = "507f1f77bcf86cd799439011"
+EXAMPLE_MAPPING = "8d3e2f10-4b5c-4a6d-9e7f-0a1b2c3d4e5f"
+
+
+def _example(path: str, method: str = "get") -> dict:
+    return SPEC["paths"]["/api/v2/insights/kpis/audit-logs" + path][method]["responses"]["200"]["content"][
+        "application/json"]["example"]["data"]
+
+
+@pytest.mark.parametrize("scenario", ["default", "pinned"])
+def test_the_specs_example_ids_answer_with_the_examples_data(app_factory, scenario):
+    """NOW is the day after the examples' last view (2026-11-25), so the pinned day-relative times come out as
+    the examples' instants, and every figure and field can be compared with the spec."""
+    client = app_factory(SCENARIO=scenario).test_client()
+    stats = client.get(url(f"/dashboard/{EXAMPLE_DASHBOARD}/stats"), headers=ADMIN).json["data"]
+    assert stats == _example("/dashboard/{dashboardId}/stats")
+    entry = client.get(url(f"/{EXAMPLE_ENTRY}"), headers=AUDITOR).json["data"]
+    assert entry == _example("/{auditLogId}")
+    logs = client.get(url(f"/mapping/{EXAMPLE_MAPPING}/logs?start_date=1970-01-01"), headers=AUDITOR).json["data"]
+    assert _example("/mapping/{mappingId}/logs")[0] in logs
+    # the view POST example: one more view makes 10
+    assert client.post(url(f"/dashboard/{EXAMPLE_DASHBOARD}/view"), headers=ADMIN).json["data"]["viewCount"] == \
+        _example("/dashboard/{dashboardId}/view", "post")["viewCount"]
+
+
+def test_day_relative_pins_keep_the_day_figures_at_any_hour(app_factory):
+    for hour in (0, 13, 23):
+        client = app_factory(SCENARIO="default", NOW=datetime(2026, 11, 25, hour, 59, tzinfo=UTC)).test_client()
+        stats = client.get(url(f"/dashboard/{EXAMPLE_DASHBOARD}/stats"), headers=ADMIN).json["data"]
+        assert (stats["totalViews"], stats["uniqueViewers"], stats["viewsLast7Days"], stats["viewsLast30Days"]) == \
+            (9, 3, 4, 9)

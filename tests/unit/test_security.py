@@ -32,6 +32,7 @@ EVIL = "https://evil.example"
 FRONTEND = "http://localhost:5173"
 MOST_VIEWED = url("/dashboard/most-viewed")
 VIEW = url(f"/dashboard/{UNKNOWN_UUID}/view")
+LOGS = url(f"/dashboard/{UNKNOWN_UUID}/logs")  # documents a 400 (most viewed does not: the source lists none)
 
 
 def assert_error_body(response, status: int) -> dict:
@@ -87,7 +88,7 @@ def _wire_responses(base: str) -> dict[str, requests.Response]:
     get = lambda path, **kw: requests.get(base + path, timeout=10, **kw)  # noqa: E731
     return {
         "200": get(MOST_VIEWED, headers=ADMIN),
-        "400": get(MOST_VIEWED + "?limit=zero", headers=ADMIN),
+        "400": get(LOGS + "?page_size=zero", headers=ADMIN),
         "401 expired": get(MOST_VIEWED, headers=bearer("mock-expired-token")),
         "401 forged": get(MOST_VIEWED, headers=bearer(FORGED)),
         "401 query token": get(MOST_VIEWED + "?access_token=mock-admin-token"),
@@ -204,10 +205,10 @@ def _leak_requests(app, monkeypatch) -> list:
         (401, client.get("/__admin/health", headers=bearer(FORGED))),
         (200, client.get("/__admin/health", headers=bearer(ADMIN_SECRET))),
         # a token pasted into a fault key must not be echoed by the 400 that refuses it
-        (400, client.get(MOST_VIEWED, headers={"Prefer": "code=mock-admin-token"})),
-        (400, client.get(MOST_VIEWED, headers={"Prefer": "delay=mock-admin-token"})),
-        (400, client.get(MOST_VIEWED, headers={"Prefer": "@ mock-admin-token"})),
-        (400, client.get(MOST_VIEWED + "?__code=mock-admin-token")),
+        (400, client.get(LOGS, headers={"Prefer": "code=mock-admin-token"})),
+        (400, client.get(LOGS, headers={"Prefer": "delay=mock-admin-token"})),
+        (400, client.get(LOGS, headers={"Prefer": "@ mock-admin-token"})),
+        (400, client.get(LOGS + "?__code=mock-admin-token")),
     ]
 
     def broken(*args, **kwargs):
@@ -322,7 +323,7 @@ def test_nosniff_on_every_kind_of_response(app_factory, monkeypatch):
     client = FlaskClient(app)
     responses = {
         200: client.get(MOST_VIEWED, headers=ADMIN),
-        400: client.get(MOST_VIEWED + "?limit=zero", headers=ADMIN),
+        400: client.get(LOGS + "?page_size=zero", headers=ADMIN),
         401: client.get(MOST_VIEWED),
         403: client.get(MOST_VIEWED, headers=bearer("mock-noscope-token")),
         404: client.get("/no/such/path"),

@@ -38,8 +38,8 @@ def reads(client, name: str | None, dashboard: str, mapping: str) -> dict:
     stats = client.get(url(f"/dashboard/{dashboard}/stats"), headers=h).json["data"]
     recent = client.get(url("/dashboard/recently-viewed?limit=50"), headers=h).json["data"]
     most = client.get(url("/dashboard/most-viewed?limit=50"), headers=h).json["data"]
-    logs = client.get(url(f"/dashboard/{dashboard}/logs?pageSize=100"), headers=r).json
-    mapping_logs = client.get(url(f"/mapping/{mapping}/logs?pageSize=100"), headers=r).json
+    logs = client.get(url(f"/dashboard/{dashboard}/logs?page_size=100"), headers=r).json
+    mapping_logs = client.get(url(f"/mapping/{mapping}/logs?page_size=100"), headers=r).json
     return {"stats": stats, "recent": {d["dashboardId"]: d["viewCount"] for d in recent},
             "most": {d["dashboardId"]: d["viewCount"] for d in most},
             "logs": logs, "mapping_logs": mapping_logs}
@@ -76,7 +76,7 @@ def test_parallel_sessions_see_only_their_own_views_in_every_operation(app, ids)
         assert seen["stats"]["viewsLast7Days"] == before["stats"]["viewsLast7Days"] + n
         assert seen["recent"][dashboard] == base + n and next(iter(seen["recent"])) == dashboard
         assert seen["most"][dashboard] == base + n
-        assert seen["logs"]["pagination"]["totalItems"] == before["logs"]["pagination"]["totalItems"] + n
+        assert seen["logs"]["pagination"]["total_items"] == before["logs"]["pagination"]["total_items"] + n
         mine = [e for e in seen["logs"]["data"] if e["action"] == "view"][:n]
         assert len(mine) == n and all(e["user_id"] == "64b7f0c2a1e3d4c5b6a79801" for e in mine)
         assert seen["mapping_logs"] == before["mapping_logs"]  # the same seed: the same data

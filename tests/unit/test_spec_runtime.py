@@ -44,9 +44,9 @@ def test_messages_come_from_the_examples(spec):
 def test_parameters_and_responses_are_resolved(spec):
     op = spec.operation("getDashboardAuditLogs")
     params = {p.name: p for p in op.parameters}
-    assert list(params) == ["dashboardId", "page", "pageSize", "from", "to", "action", "userId"]
+    assert list(params) == ["dashboardId", "page", "page_size", "start_date", "end_date", "user_id", "type", "action"]
     assert params["dashboardId"].location == "path" and params["dashboardId"].required
-    assert params["pageSize"].default == 50 and params["pageSize"].schema["maximum"] == 1000
+    assert params["page_size"].default == 50 and params["page_size"].schema["maximum"] == 1000
     assert params["action"].schema["enum"] == ["create", "update", "delete", "view", "share", "export"]
     assert op.documented_codes == (200, 400, 401, 403, 500)
     assert spec.operation("getAuditLog").documented_codes == (200, 400, 401, 403, 404, 500)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from werkzeug.datastructures import Headers, MultiDict
@@ -36,25 +36,22 @@ def details(op_id: str, path: dict | None = None, query=None) -> tuple[str, list
      {"location": "path", "name": "mappingId", "message": "'xyz' is not a 'uuid'"}),
     ("/xyz", AUDITOR, "Bad Request - Invalid audit log ID format",
      {"location": "path", "name": "auditLogId", "message": "'xyz' does not match '^[0-9a-fA-F]{24}$'"}),
-    ("/dashboard/most-viewed?limit=0", ADMIN, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "limit", "message": "0 is less than the minimum of 1"}),
-    ("/dashboard/recently-viewed?limit=101", ADMIN, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "limit", "message": "101 is greater than the maximum of 100"}),
-    ("/dashboard/most-viewed?limit=ten", ADMIN, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "limit", "message": "'ten' is not of type 'integer'"}),
-    ("/dashboard/most-viewed?limit=", ADMIN, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "limit", "message": "'' is not of type 'integer'"}),
-    (f"/dashboard/{UNKNOWN_UUID}/logs?pageSize=1001", AUDITOR, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "pageSize", "message": "1001 is greater than the maximum of 1000"}),
+    (f"/dashboard/{UNKNOWN_UUID}/logs?page_size=1001", AUDITOR, "Bad Request - Invalid query parameter",
+     {"location": "query", "name": "page_size", "message": "1001 is greater than the maximum of 1000"}),
     (f"/dashboard/{UNKNOWN_UUID}/logs?page=0", AUDITOR, "Bad Request - Invalid query parameter",
      {"location": "query", "name": "page", "message": "0 is less than the minimum of 1"}),
     (f"/dashboard/{UNKNOWN_UUID}/logs?action=read", AUDITOR, "Bad Request - Invalid query parameter",
      {"location": "query", "name": "action",
       "message": "'read' is not one of ['create', 'update', 'delete', 'view', 'share', 'export']"}),
-    (f"/mapping/{UNKNOWN_UUID}/logs?from=2026-11-01", AUDITOR, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "from", "message": "'2026-11-01' is not a 'date-time'"}),
-    (f"/mapping/{UNKNOWN_UUID}/logs?userId=bob", AUDITOR, "Bad Request - Invalid query parameter",
-     {"location": "query", "name": "userId", "message": "'bob' does not match '^[0-9a-fA-F]{24}$'"}),
+    (f"/mapping/{UNKNOWN_UUID}/logs?start_date=2026-11-01T00:00:00Z", AUDITOR, "Bad Request - Invalid query parameter",
+     {"location": "query", "name": "start_date", "message": "'2026-11-01T00:00:00Z' is not a 'date'"}),
+    (f"/mapping/{UNKNOWN_UUID}/logs?end_date=2026-13-01", AUDITOR, "Bad Request - Invalid query parameter",
+     {"location": "query", "name": "end_date", "message": "'2026-13-01' is not a 'date'"}),
+    (f"/mapping/{UNKNOWN_UUID}/logs?user_id=bob", AUDITOR, "Bad Request - Invalid query parameter",
+     {"location": "query", "name": "user_id", "message": "'bob' does not match '^[0-9a-fA-F]{24}$'"}),
+    (f"/mapping/{UNKNOWN_UUID}/logs?type=widget", AUDITOR, "Bad Request - Invalid query parameter",
+     {"location": "query", "name": "type",
+      "message": "'widget' is not one of ['dashboard', 'tool_mapping', 'pipeline', 'registry', 'kpi']"}),
     (f"/mapping/{UNKNOWN_UUID}/logs?page=1&page=2", AUDITOR, "Bad Request - Invalid query parameter",
      {"location": "query", "name": "page", "message": "'page' is given 2 times; give it once"}),
 ])
@@ -68,10 +65,10 @@ def test_each_kind_of_bad_parameter_is_a_400_from_the_spec(client, path, headers
 
 
 def test_several_problems_are_all_reported_and_the_path_message_wins(client):
-    response = client.get(url("/dashboard/nope/logs?page=0&pageSize=x&action=read"), headers=AUDITOR)
+    response = client.get(url("/dashboard/nope/logs?page=0&page_size=x&action=read"), headers=AUDITOR)
     body = response.json
     assert body["message"] == "Bad Request - Invalid dashboard ID format"
-    assert [d["name"] for d in body["details"]] == ["dashboardId", "page", "pageSize", "action"]
+    assert [d["name"] for d in body["details"]] == ["dashboardId", "page", "page_size", "action"]
 
 
 def test_unknown_query_parameters_are_ignored(client):
@@ -83,18 +80,36 @@ def test_unknown_query_parameters_are_ignored(client):
 
 def test_values_are_typed_defaulted_and_normalised():
     values = parse("getDashboardAuditLogs", {"dashboardId": UNKNOWN_UUID.upper()},
-                   {"from": "2026-11-01T01:00:00+01:00", "userId": "ABCDEF0123456789ABCDEF01"})
-    assert values == {"dashboardId": UNKNOWN_UUID, "page": 1, "pageSize": 50,
-                      "from": datetime(2026, 11, 1, tzinfo=UTC), "userId": "abcdef0123456789abcdef01"}
+                   {"start_date": "2026-11-01", "user_id": "ABCDEF0123456789ABCDEF01"})
+    assert values == {"dashboardId": UNKNOWN_UUID, "page": 1, "page_size": 50,
+                      "start_date": date(2026, 11, 1), "user_id": "abcdef0123456789abcdef01"}
     assert parse("getMostViewedDashboards") == {"limit": 10}
     assert parse("getMostViewedDashboards", query={"limit": "007"}) == {"limit": 7}
 
 
 def test_a_huge_number_is_out_of_range_not_a_crash():
-    message, found = details("getMostViewedDashboards", query={"limit": "9" * 5000})
-    assert found[0]["name"] == "limit" and len(found[0]["message"]) <= 300
-    message, found = details("getMostViewedDashboards", query={"limit": "9" * 400})
+    message, found = details("getDashboardAuditLogs", {"dashboardId": UNKNOWN_UUID}, {"page": "9" * 5000})
+    assert found[0]["name"] == "page" and len(found[0]["message"]) <= 300
+    message, found = details("getDashboardAuditLogs", {"dashboardId": UNKNOWN_UUID}, {"page": "9" * 400})
     assert "greater than the maximum" in found[0]["message"]
+
+
+@pytest.mark.parametrize("raw, limit", [
+    (["0"], 1), (["-3"], 1), (["101"], 100), (["9" * 400], 100), (["9" * 5000], 10), (["ten"], 10), ([""], 10),
+    (["1.5"], 10), (["2", "3"], 10), (["007"], 7), (["100"], 100),
+])
+def test_limit_is_clamped_or_ignored_never_refused(raw, limit):
+    """Recently and most viewed document no 400 (the source lists none): `limit` is x-out-of-range: clamp."""
+    for op_id in ("getMostViewedDashboards", "getRecentlyViewedDashboards"):
+        assert parse(op_id, query=MultiDict([("limit", value) for value in raw])) == {"limit": limit}
+
+
+@pytest.mark.parametrize("query, count", [("limit=0", 1), ("limit=101", 100), ("limit=ten", 10), ("limit=", 10)])
+def test_an_odd_limit_answers_200(client, query, count):
+    response = client.get(url(f"/dashboard/most-viewed?{query}"), headers=ADMIN)
+    assert response.status_code == 200
+    assert len(response.json["data"]) == min(count, len(client.get(url("/dashboard/most-viewed?limit=100"),
+                                                                   headers=ADMIN).json["data"]))
 
 
 def test_a_missing_path_parameter_is_reported():
@@ -102,13 +117,13 @@ def test_a_missing_path_parameter_is_reported():
     assert found == [{"location": "path", "name": "dashboardId", "message": "'dashboardId' is a required property"}]
 
 
-def test_from_after_to():
+def test_start_date_after_end_date():
     message, found = details("getMappingAuditLogs", {"mappingId": UNKNOWN_UUID},
-                             {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T23:59:59.999Z"})
-    assert found == [{"location": "query", "name": "from", "message": "'from' must not be after 'to'"}]
+                             {"start_date": "2026-11-02", "end_date": "2026-11-01"})
+    assert found == [{"location": "query", "name": "start_date",
+                      "message": "'start_date' must not be after 'end_date'"}]
     assert parse("getMappingAuditLogs", {"mappingId": UNKNOWN_UUID},
-                 {"from": "2026-11-01T00:00:00Z", "to": "2026-11-01T00:00:00.000Z"})["to"] == \
-        datetime(2026, 11, 1, tzinfo=UTC)
+                 {"start_date": "2026-11-01", "end_date": "2026-11-01"})["end_date"] == date(2026, 11, 1)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -155,10 +170,11 @@ def test_every_documented_example_passes(checker):
     count = 0
     for op in SPEC.operations.values():
         for status, response in op.responses.items():
-            problems = checker.problems(op, status, "application/json", _headers(status), orjson.dumps(response.example))
-            assert problems == [], (op.operation_id, status, problems)
-            count += 1
-    assert count == 36
+            for example in response.examples:  # the named ones too (the 400s of the log lists have two)
+                problems = checker.problems(op, status, "application/json", _headers(status), orjson.dumps(example))
+                assert problems == [], (op.operation_id, status, problems)
+                count += 1
+    assert count == 43  # 34 responses; the 400s of the log lists and every 403 have a second example
 
 
 def test_the_checker_finds_what_is_wrong(checker):
