@@ -26,7 +26,7 @@ def day_bounds(start: date | None, end: date | None, today: date) -> tuple[datet
 def _page(call: Call, target_type: str, target_id: str) -> Ok:
     params = call.params
     page, size = params["page"], params["page_size"]
-    lo, hi = day_bounds(params.get("start_date"), params.get("end_date"), call.state.clock.today())
+    lo, hi = day_bounds(params.get("start_date"), params.get("end_date"), call.clock.today())
     filters = AuditLogFilter(created_from=lo, created_to=hi, action=params.get("action"),
                              user_id=params.get("user_id"), type=params.get("type"))
     result = call.store.audit_logs(target_type, target_id, page, size, filters)

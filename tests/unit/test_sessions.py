@@ -180,7 +180,7 @@ def test_operator_endpoints_list_get_create_and_delete_sessions(app, ids):
     assert one["name"] == "listed" and one["scenario"] == "default" and one["sizes"]["views"] == 600
     assert one["created"] <= one["lastUsed"]
     got = client.get("/__admin/sessions/listed").json
-    assert got["name"] == "listed" and got["counts"]["views"] == 600
+    assert got["name"] == "listed" and got["counts"] == client.get("/__admin/health").json["counts"]
     assert plain(app).get("/__admin/sessions/never-made").status_code == 404
     created = client.post("/__admin/sessions", json={"name": "made", "scenario": "empty"})
     assert created.status_code == 201 and created.json["scenario"] == "empty"
