@@ -214,7 +214,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     stats = {key: len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed", "error", "skipped")}
     run_report.finish(stats)
-    if config.stash.get(_VERDICT_KEY, None) is None and not run_report.failures:
+    if not config.stash.get(_VERDICT_KEY, None) and not run_report.failures:
         return  # nothing of the contract suite was collected (e.g. `pytest tests` alone)
     terminalreporter.section("contract summary")
     for line in run_report.terminal_lines():
