@@ -17,9 +17,14 @@ from contract_tests.reporting import violated
 
 
 class ApiClient:
-    def __init__(self, target, token: str | None) -> None:
+    @property
+    def token(self) -> str | None:
+        return getattr(self._token, "token", self._token)
+
+    def __init__(self, target, token) -> None:
+        """`token`: a token, a Principal (whose token may change: OAuth2 refresh), or None."""
         self.target = target
-        self.token = token
+        self._token = token
         self.schema = loader.load(target.settings, [GenerationMode.POSITIVE])
 
     def case(self, operation_id: str, *, path: dict | None = None, query: dict | None = None, authorization="token"):

@@ -5,42 +5,114 @@ from __future__ import annotations
 import pytest
 import requests
 
-from contract_tests import checks, loader, reporting, settings as suite_settings, spec
-from contract_tests.reporting import RunReport
+from contract_tests import loader, reporting, settings as suite_settings
 from contract_tests.client import ApiClient, discover
+from contract_tests.probe import ProbeResult, probe
+from contract_tests.reporting import RunReport, unique_path
 from contract_tests.target import ServedMock, Target, mock_mapping_ids
+from contract_tests.verdict import COVERAGE
 
 _REPORT_KEY = pytest.StashKey[RunReport]()
+_PROBE_KEY = pytest.StashKey[ProbeResult]()
+VERDICT_MODULE = "test_verdict.py"
+USABLE_TEST = "test_target_is_usable"
 
 
 def pytest_addoption(parser):
     suite_settings.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's junitxml plugin reads --junitxml
 def pytest_configure(config):
     config.addinivalue_line("markers", "meta: runs the suite itself in a subprocess (broken variants of the mock, "
                                        "broken targets); the child runs exclude them")
+    # Also declared here, not only in pyproject.toml: the installed suite (insights-contract) has no pyproject.
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "self_test: a unit test of the suite's own judges; never sent to a target, "
+                                       "so not run (nor counted) against --base-url or --serve-mock")
     try:
         active = suite_settings.from_pytest_config(config)
     except suite_settings.UsageError as exc:
         raise pytest.UsageError(f"contract_tests: {exc}") from None
     loader.activate(active)
-    config.stash[_REPORT_KEY] = RunReport(active)
+    reporting.TOKEN_VARIABLES.clear()
+    for kind, principal in active.principals.items():
+        if isinstance(principal.secret, str):  # an OAuth2 token changes; its curl keeps [Filtered]
+            reporting.TOKEN_VARIABLES[principal.secret] = suite_settings.TOKEN_SOURCES[kind][1]
+    report_path = active.report_path
+    if active.report_dir is not None:
+        report_path = report_path or active.report_dir / "contract.md"
+        if not config.option.xmlpath and not hasattr(config, "workerinput"):
+            config.option.xmlpath = str(active.report_dir / "junit.xml")
+    if config.option.xmlpath:
+        # One JUnit file per run, never overwritten: both tox commands given one --junitxml keep their results.
+        config.option.xmlpath = str(unique_path(config.option.xmlpath))
+    config.stash[_REPORT_KEY] = RunReport(active, report_path)
+    config.pluginmanager.register(_Selection(), "contract-selection")
+    COVERAGE.reset()
 
 
 def pytest_sessionstart(session):
-    """A live target is probed once, before collection: a refused, silent, failing or non-API target ends the
-    run at once (exit status 2) with one line naming the problem, instead of a traceback in every test."""
+    """A live target is probed once, before collection, with retries (probe.py). An unusable one turns the run
+    into the one failing test case test_target_is_usable that says why; JUnit and reports are still written."""
     active = loader.active()
     if not active.base_url or session.config.option.collectonly:
         return
-    probe = Target(active, base_url=active.base_url)
+    tgt = Target(active, base_url=active.base_url)
     try:
-        problem = unusable(probe, active.request_timeout)
+        session.config.stash[_PROBE_KEY] = probe(tgt, active.request_timeout)
     finally:
-        probe.close()
-    if problem:
-        pytest.exit(f"contract target {active.base_url} cannot be used: {problem}", returncode=2)
+        tgt.close()
+
+
+def probe_result(config) -> ProbeResult | None:
+    return config.stash.get(_PROBE_KEY, None)
+
+
+_VERDICT_KEY = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Note the verdict tests before -k/-m deselect anything: against a target they are the run's verdict."""
+    config.stash[_VERDICT_KEY] = [i for i in items if i.path.name == VERDICT_MODULE and i.path.parent.name == "contract_tests"]
+
+
+class _Selection:
+    """After every other selection (-k, -m): the verdict tests first and last, and nothing but the usable-target
+    test when the probe gave up on the target."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        _finish_selection(config, items)
+
+
+def _finish_selection(config, items) -> None:
+    active = loader.active()
+    verdict = config.stash.get(_VERDICT_KEY, [])
+    if not verdict:
+        return  # test_verdict.py was not collected (a run of single files): no verdict to give
+    dropped = []
+    keep = []
+    for item in items:
+        if item in verdict:
+            continue
+        # Unit tests of the judges and meta-tests never touch a live target: they must not count as its passes.
+        if not active.in_process and (item.get_closest_marker("self_test") or item.get_closest_marker("meta")):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    usable = [i for i in verdict if i.name == USABLE_TEST]
+    gate = [i for i in verdict if i.name != USABLE_TEST]
+    result = probe_result(config)
+    if result is not None and not result.usable:
+        dropped += keep
+        keep, gate = [], []
+    elif active.in_process and not set(verdict) & set(items):
+        usable, gate = [], []  # a developer's in-process -k/-m run without the verdict tests: theirs to choose
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = usable + keep + gate
 
 
 def pytest_report_header(config):
@@ -81,7 +153,7 @@ def target(settings):
 def api(target, settings):
     """Hand-written requests with the read-write token (skips when none is configured)."""
     principal = require_principal(settings, "full")
-    return ApiClient(target, principal.token)
+    return ApiClient(target, principal)
 
 
 @pytest.fixture(scope="session")
@@ -104,34 +176,6 @@ def fresh_state(target):
     return target
 
 
-def unusable(tgt: Target, timeout: float) -> str | None:
-    """Why a live target is not an API the suite can test, in one line, or None. One unauthenticated request
-    to an operation without path parameters: any JSON answer below 500 will do (a 401 is the expected one).
-    Failing here, once, beats the same connection traceback or HTML page in every test."""
-    probe = next(op for op in spec.operations() if not op.path_params)
-    where = f"{probe.method} {probe.path}"
-    try:
-        answer = tgt.raw(probe.method, probe.path)
-    except requests.Timeout:
-        return f"no answer to {where} within {timeout:g} s (timed out; --request-timeout sets the limit)"
-    except requests.ConnectionError as exc:
-        text = str(exc)
-        if "refused" in text.lower():
-            return f"connection refused: nothing listens there ({where})"
-        return f"cannot connect for {where}: {type(exc).__name__}: {text[:300]}"
-    except requests.RequestException as exc:
-        return f"{where} failed: {type(exc).__name__}: {str(exc)[:300]}"
-    content_type = checks.header(answer, "content-type") or "no content type"
-    start = (answer.content or b"")[:120]
-    if answer.status_code >= 500:
-        return (f"{where} answered {answer.status_code} ({content_type}) before any test ran: the server is failing "
-                f"(body starts {start!r})")
-    if not content_type.lower().startswith("application/json") or checks.body(answer) is None:
-        return (f"{where} answered {answer.status_code} with {content_type}, not JSON: this is not the API "
-                f"(a proxy, a login page or a wrong --base-url? body starts {start!r})")
-    return None
-
-
 def require_principal(settings, kind: str):
     principal = settings.principal(kind)
     if principal is None:
@@ -149,6 +193,8 @@ def require_writes(settings) -> None:
 
 def pytest_runtest_setup(item):
     reporting.failed_checks.clear()
+    # The judges' unit tests feed crafted answers to the checks: those are not checks of the target.
+    COVERAGE.recording = item.get_closest_marker("self_test") is None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -156,6 +202,9 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed:
         item.config.stash[_REPORT_KEY].add_failure(item, call, report)
+    elif report.skipped and item.get_closest_marker("self_test") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        COVERAGE.skip(reason.removeprefix("Skipped: "), report.nodeid)
     return report
 
 
@@ -165,11 +214,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     stats = {key: len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed", "error", "skipped")}
     run_report.finish(stats)
-    lines = run_report.terminal_lines()
-    if lines:
-        terminalreporter.section("contract summary")
-        for line in lines:
-            terminalreporter.write_line(line)
-    if run_report.settings.report_path is not None:
-        path = run_report.write_markdown(run_report.settings.report_path)
+    if not config.stash.get(_VERDICT_KEY, None) and not run_report.failures:
+        return  # nothing of the contract suite was collected (e.g. `pytest tests` alone)
+    terminalreporter.section("contract summary")
+    for line in run_report.terminal_lines():
+        terminalreporter.write_line(line)
+    for path in run_report.write_all():
         terminalreporter.write_line(f"contract report written to {path}")

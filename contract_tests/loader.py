@@ -13,6 +13,7 @@ from schemathesis import GenerationMode
 
 from contract_tests import checks, reporting, spec
 from contract_tests.settings import SuiteSettings
+from contract_tests.verdict import COVERAGE
 
 # RFC 9110 section 9.2.1, and QUERY (safe by its draft): what may be sent where writes are not allowed.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "QUERY"})
@@ -64,23 +65,26 @@ def load(settings: SuiteSettings, modes: list[GenerationMode]) -> schemathesis.B
         coverage.unexpected_methods = {m for m in coverage.unexpected_methods if m.upper() in SAFE_METHODS}
     principal = settings.principal("full")
     if principal is not None:
-        _install_auth(schema, principal.token)
+        _install_auth(schema, principal)
     _filter_generated_requests(schema, positive=GenerationMode.POSITIVE in modes)
 
     @schema.hook
     def after_validate(context, case, response, results):
         reporting.record_check_results(results)
+        COVERAGE.observe(case, response, results, principal.token if principal is not None else None)
 
     return schema
 
 
-def _install_auth(schema, token: str) -> None:
-    @schema.auth()
+def _install_auth(schema, principal) -> None:
+    # No caching by schemathesis (refresh_interval=None): the principal gives the current token, and an OAuth2
+    # one is refreshed by contract_tests.oauth before it expires.
+    @schema.auth(refresh_interval=None)
     class SuiteToken:
         """The read-write token; declared as auth so `ignored_auth` probes the API without it."""
 
         def get(self, case, context):
-            return token
+            return principal.token
 
         def set(self, case, data, context):
             case.headers = case.headers or {}

@@ -12,6 +12,9 @@ import shlex
 MASK = "[Filtered]"
 BODY_LIMIT = 1500
 _SENSITIVE = ("authorization", "cookie", "proxy-authorization", "x-api-key")
+# Known tokens -> the variable that holds them (conftest fills it from the settings): a reproducer then reads
+# `-H "Authorization: Bearer $CONTRACT_TOKEN"`, runnable as is, and the token itself is never printed.
+TOKEN_VARIABLES: dict[str, str] = {}
 
 
 def mask_header(name: str, value: str) -> str:
@@ -21,16 +24,35 @@ def mask_header(name: str, value: str) -> str:
     return f"{scheme} {MASK}" if sep else MASK
 
 
+def double_quoted(text: str) -> str:
+    """A shell word in double quotes, so that `$CONTRACT_...` in it expands and nothing else does."""
+    return '"' + "".join("\\" + c if c in '\\$`"' else c for c in text) + '"'
+
+
 def curl(method: str, url: str, headers: dict | None = None, body: bytes | str | None = None) -> str:
-    parts = ["curl", "-X", method.upper()]
+    parts = ["curl", "-X", shlex.quote(method.upper())]
     for name, value in (headers or {}).items():
         if name.lower() in ("user-agent", "accept-encoding", "connection", "content-length", "x-schemathesis-testcaseid"):
             continue
-        parts += ["-H", f"{name}: {mask_header(name, str(value))}"]
+        scheme, _, credential = str(value).partition(" ")
+        if name.lower() == "authorization" and credential in TOKEN_VARIABLES:
+            parts += ["-H", f'"{name}: {scheme} ${TOKEN_VARIABLES[credential]}"']
+        else:
+            parts += ["-H", shlex.quote(f"{name}: {mask_header(name, str(value))}")]
     if body:
-        parts += ["-d", body.decode("utf-8", "replace") if isinstance(body, bytes) else body]
-    parts.append(url)
-    return " ".join(shlex.quote(p) for p in parts)
+        parts += ["-d", shlex.quote(body.decode("utf-8", "replace") if isinstance(body, bytes) else body)]
+    parts.append(runnable_url(url))
+    return " ".join(parts)
+
+
+IN_PROCESS_ROOT = "http://localhost"  # what an in-process request's URL starts with (no server listens there)
+
+
+def runnable_url(url: str) -> str:
+    """In-process URLs name no server: they become $CONTRACT_BASE_URL (a served mock's, e.g.)."""
+    if url.startswith(IN_PROCESS_ROOT + "/"):
+        return '"$CONTRACT_BASE_URL"' + double_quoted(url[len(IN_PROCESS_ROOT):])
+    return shlex.quote(url)
 
 
 def _body_text(content: bytes | None) -> str:
@@ -82,8 +104,9 @@ class ContractViolation(AssertionError):
 def violated(rule: str, condition: bool, message: str, *responses) -> None:
     """Like `expect`, for a named rule: the report lists failures by rule (or schemathesis check) name."""
     __tracebackhide__ = True
+    COVERAGE.rule(rule, bool(condition), _operation_of(responses))
     if not condition:
-        details = "\n\n".join(describe(r) for r in responses)
+        details = "\n\n".join(describe(r) for r in responses if r is not None)
         raise ContractViolation(rule, f"{message}\n\n{details}" if details else message)
 
 
@@ -124,83 +147,17 @@ def failed_rules(exc: BaseException | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _walk(exc: BaseException | None):
-    while exc is not None:
-        yield exc
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                yield from _walk(inner)
-            return
-        exc = exc.__cause__ or exc.__context__
+def _operation_of(responses) -> str | None:
+    from contract_tests.report_files import operation_of_url
+
+    for response in responses:
+        request = getattr(response, "request", None)
+        if request is not None:
+            return operation_of_url(request.method, request.url)
+    return None
 
 
-class RunReport:
-    """What failed, by rule, with the reproducer; printed as a terminal section and optionally as markdown."""
+from contract_tests.report_files import RunReport, unique_path  # noqa: E402,F401 - re-exported for conftest
+from contract_tests.verdict import COVERAGE  # noqa: E402
 
-    def __init__(self, settings) -> None:
-        self.settings = settings
-        self.failures: list[dict] = []
-        self.stats: dict[str, int] = {}
 
-    def add_failure(self, item, call, report) -> None:
-        exc = call.excinfo.value if call.excinfo is not None else None
-        violations = [e.rule for e in _walk(exc) if isinstance(e, ContractViolation)]
-        rules = list(dict.fromkeys(violations + failed_checks)) or failed_rules(exc) or [f"{report.when} error" if report.when != "call" else "assertion"]
-        self.failures.append(
-            {"test": report.nodeid, "when": report.when, "rules": rules, "details": report.longreprtext}
-        )
-
-    def finish(self, stats: dict[str, int]) -> None:
-        self.stats = stats
-
-    def by_rule(self) -> dict[str, list[str]]:
-        grouped: dict[str, list[str]] = {}
-        for failure in self.failures:
-            for rule in failure["rules"]:
-                grouped.setdefault(rule, []).append(failure["test"])
-        return grouped
-
-    def terminal_lines(self) -> list[str]:
-        if not self.failures:
-            return []
-        lines = [f"target: {self.settings.target_label}, seed {self.settings.seed}", "broken rules:"]
-        for rule, tests in sorted(self.by_rule().items()):
-            lines.append(f"  {rule}: {len(tests)} test(s), e.g. {tests[0]}")
-        lines.append("each failure above carries the reproducing request as a curl command (token masked)")
-        return lines
-
-    def write_markdown(self, path):
-        from pathlib import Path
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        s = self.settings
-        out = [
-            "# Contract report",
-            "",
-            f"- target: {s.target_label}",
-            f"- generation: {'deep' if s.deep else 'quick'}, {s.max_examples} examples per property test, "
-            f"{s.stateful_scenarios} stateful scenarios, seed {s.seed}",
-            "- result: " + ", ".join(f"{v} {k}" for k, v in self.stats.items() if v) or "- result: nothing ran",
-            "",
-        ]
-        if not self.failures:
-            out.append("No contract violation found.")
-        else:
-            out += ["## Broken rules", "", "| rule | failing tests |", "|---|---|"]
-            for rule, tests in sorted(self.by_rule().items()):
-                out.append(f"| `{rule}` | {len(tests)} |")
-            out += ["", "## Failures", ""]
-            for failure in self.failures:
-                out += [
-                    f"### {failure['test']}",
-                    "",
-                    "Rules: " + ", ".join(f"`{r}`" for r in failure["rules"]),
-                    "",
-                    "```",
-                    failure["details"].strip(),
-                    "```",
-                    "",
-                ]
-        path.write_text("\n".join(out) + "\n", encoding="utf-8")
-        return path

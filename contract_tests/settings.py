@@ -18,8 +18,11 @@ import yaml
 
 from contract_tests import spec
 
+from mock_server.resources import data_root
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TOKENS_FILE = REPO_ROOT / "fixtures" / "tokens.yaml"
+# The checkout's fixtures/ when run from one, else the copy installed with the wheel (mock_server/_bundled/).
+TOKENS_FILE = data_root() / "fixtures" / "tokens.yaml"
 
 # Example counts: quick enough for CI on two cores, deep for the nightly run.
 QUICK = {"max_examples": 25, "stateful_scenarios": 15, "stateful_steps": 8}
@@ -53,6 +56,13 @@ OPTIONS = [
     ("--request-timeout", "CONTRACT_REQUEST_TIMEOUT", "float", f"seconds per HTTP request (default {DEFAULT_TIMEOUT:g})"),
     ("--max-rps", "CONTRACT_MAX_RPS", "float", f"requests per second over HTTP (default {DEFAULT_REMOTE_RPS:g} for non-local URLs, unlimited locally; 0 = unlimited)"),
     ("--contract-report", "CONTRACT_REPORT", "str", "write a markdown summary of the run (failures with curl reproducers) to this path"),
+    ("--report-dir", "CONTRACT_REPORT_DIR", "str", "write contract.md, contract.html and junit.xml here (an existing file is never overwritten: a numbered name is used)"),
+    ("--allow-partial", "CONTRACT_ALLOW_PARTIAL", "flag", "do not fail the run when fewer than all operations were exercised with a valid token, or a test was skipped for lack of a token"),
+    ("--header", "CONTRACT_HEADERS", "list", "extra header 'Name: value' on every request to the target (repeatable; the env var takes one per line), e.g. a gateway key or a tenant"),
+    ("--oauth-token-url", "CONTRACT_OAUTH_TOKEN_URL", "str", "fetch the read-write token from this OAuth2 token endpoint (client credentials grant), refreshed before it expires"),
+    ("--oauth-client-id", "CONTRACT_OAUTH_CLIENT_ID", "str", "OAuth2 client id (with --oauth-token-url)"),
+    ("--oauth-client-secret", "CONTRACT_OAUTH_CLIENT_SECRET", "str", "OAuth2 client secret (with --oauth-token-url; prefer the env var)"),
+    ("--oauth-scope", "CONTRACT_OAUTH_SCOPE", "str", "OAuth2 scope(s) to ask for, space-separated (optional)"),
 ]
 
 
@@ -63,6 +73,8 @@ def add_options(parser) -> None:
         help_text = f"{help_text} [env {env}]"
         if kind == "flag":
             group.addoption(name, action="store_true", default=None, dest=dest, help=help_text)
+        elif kind == "list":
+            group.addoption(name, action="append", default=None, dest=dest, metavar="VALUE", help=help_text)
         else:
             metavar = {"int": "N", "float": "X"}.get(kind, "VALUE")
             group.addoption(name, action="store", default=None, dest=dest, metavar=metavar, help=help_text)
@@ -96,13 +108,19 @@ class Principal:
     """A token and what the suite knows about it. None means "not known": the matrix then accepts either answer."""
 
     kind: str  # full, readonly, no_role, no_scope, expired
-    token: str = field(repr=False)  # never printed: pytest shows fixture values in failure tracebacks
+    # The token, or a callable giving the current one (an OAuth2 token refreshed before it expires). Never
+    # printed: pytest shows fixture values in failure tracebacks.
+    secret: object = field(repr=False)
     scopes: frozenset[str] | None = None
     role: str | None = None
     # Roles the token is known not to hold (a no-role token lacks the audit-entry roles by definition).
     roles_not_held: frozenset[str] = frozenset()
     expired: bool = False
     user_id: str | None = None  # the token's user, when known (from the mock's tokens file)
+
+    @property
+    def token(self) -> str:
+        return self.secret() if callable(self.secret) else self.secret
 
 
 # Where each live token comes from, for skip reasons.
@@ -133,6 +151,9 @@ class SuiteSettings:
     max_rps: float = 0.0
     report_path: Path | None = None
     mapping_ids: tuple[str, ...] = ()
+    report_dir: Path | None = None
+    allow_partial: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers on every HTTP request to the target
 
     @property
     def in_process(self) -> bool:
@@ -194,8 +215,10 @@ def from_pytest_config(config) -> SuiteSettings:
     local = base_url is None or is_local_url(base_url)
     max_rps = _float(_raw(config, "--max-rps", "CONTRACT_MAX_RPS"), 0.0 if local else DEFAULT_REMOTE_RPS, "--max-rps")
     report = _raw(config, "--contract-report", "CONTRACT_REPORT")
+    report_dir = _raw(config, "--report-dir", "CONTRACT_REPORT_DIR")
+    headers = parse_headers(config.getoption("contract_header") or [], os.environ.get("CONTRACT_HEADERS", ""))
     if base_url:
-        principals = _live_principals(config)
+        principals = _live_principals(config, timeout)
     else:
         principals = principals_from_tokens_file(TOKENS_FILE)
     return SuiteSettings(
@@ -215,7 +238,30 @@ def from_pytest_config(config) -> SuiteSettings:
         max_rps=max_rps,
         report_path=Path(report) if report else None,
         mapping_ids=tuple(m.strip() for m in (_raw(config, "--mapping-ids", "CONTRACT_MAPPING_IDS") or "").split(",") if m.strip()),
+        report_dir=Path(report_dir) if report_dir else None,
+        allow_partial=_flag(_raw(config, "--allow-partial", "CONTRACT_ALLOW_PARTIAL") or False),
+        headers=headers,
     )
+
+
+# Headers the suite sets itself: an extra one of these names would change what a test means.
+RESERVED_HEADERS = frozenset({"authorization", "content-type", "content-length", "host"})
+
+
+def parse_headers(options: list[str], env_value: str) -> tuple[tuple[str, str], ...]:
+    """`--header 'Name: value'` (repeatable) and CONTRACT_HEADERS (one per line); the command line comes last,
+    so it wins for a name given in both."""
+    lines = [line for line in env_value.splitlines() if line.strip()] + list(options)
+    found: dict[str, tuple[str, str]] = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or any(c.isspace() for c in name):
+            raise UsageError(f"--header/CONTRACT_HEADERS must look like 'Name: value', got {line!r}")
+        if name.lower() in RESERVED_HEADERS:
+            raise UsageError(f"--header {name}: the suite sets {name} itself (tokens: --token or --oauth-token-url)")
+        found[name.lower()] = (name, value)
+    return tuple(found.values())
 
 
 def _int(value, default: int, name: str) -> int:
@@ -242,11 +288,30 @@ def _float(value, default: float, name: str) -> float:
     return result
 
 
-def _live_principals(config) -> dict[str, Principal]:
+def _oauth(config, timeout: float):
+    """The read-write token's source when an OAuth2 token endpoint is given, else None."""
+    url = _raw(config, "--oauth-token-url", "CONTRACT_OAUTH_TOKEN_URL")
+    values = {name: _raw(config, f"--oauth-{name.replace('_', '-')}", f"CONTRACT_OAUTH_{name.upper()}")
+              for name in ("client_id", "client_secret", "scope")}
+    if not url:
+        if values["client_id"] or values["client_secret"]:
+            raise UsageError("an OAuth2 client id/secret needs CONTRACT_OAUTH_TOKEN_URL (--oauth-token-url)")
+        return None
+    if not values["client_id"] or not values["client_secret"]:
+        raise UsageError("--oauth-token-url needs CONTRACT_OAUTH_CLIENT_ID and CONTRACT_OAUTH_CLIENT_SECRET")
+    if _raw(config, "--token", "CONTRACT_TOKEN"):
+        raise UsageError("give the read-write token either as CONTRACT_TOKEN or through CONTRACT_OAUTH_TOKEN_URL, not both")
+    from contract_tests.oauth import ClientCredentials
+
+    return ClientCredentials(url, values["client_id"], values["client_secret"], values["scope"], timeout=timeout)
+
+
+def _live_principals(config, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Principal]:
     found: dict[str, Principal] = {}
     audit_roles = spec.roles_of_tag("Audit logs")
+    oauth = _oauth(config, timeout)
     for kind, (option, env) in TOKEN_SOURCES.items():
-        token = _raw(config, option, env)
+        token = oauth if kind == "full" and oauth is not None else _raw(config, option, env)
         if not token:
             continue
         if kind == "full":

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import jsonschema
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+from mock_server.resources import data_root
+
+# The checkout's openapi.yaml when run from one, else the copy installed with the wheel (mock_server/_bundled/).
+SPEC_PATH = data_root() / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 

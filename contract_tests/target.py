@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 import requests
@@ -29,24 +30,62 @@ RESET_PATH = "/__admin/reset"
 START_TIMEOUT = 30.0
 
 
-class ThrottledSession(requests.Session):
-    """A requests session that sends at most `max_rps` requests per second (0 = no limit)."""
+# 429 Too Many Requests (RFC 6585): wait as told by Retry-After (RFC 9110 section 10.2.3), at most this long per
+# wait and this many times, then let the 429 through to the checks (a target that never lets up is reported).
+MAX_RETRY_AFTER = 60.0
+RETRIES_ON_429 = 5
 
-    def __init__(self, max_rps: float) -> None:
+
+def retry_after_seconds(value: str | None, attempt: int, now: float | None = None) -> float:
+    """Seconds to wait before retrying a 429: Retry-After as seconds or an HTTP date, else 1, 2, 4, ... s."""
+    wait = None
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            wait = float(value)
+        else:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                wait = when.timestamp() - (time.time() if now is None else now)
+    if wait is None:
+        wait = float(2 ** attempt)
+    return min(max(wait, 0.0), MAX_RETRY_AFTER)
+
+
+class ThrottledSession(requests.Session):
+    """A requests session that sends at most `max_rps` requests per second (0 = no limit), adds the extra
+    headers (--header) to every request, and honours 429 + Retry-After."""
+
+    def __init__(self, max_rps: float, headers: tuple[tuple[str, str], ...] = (), sleep=time.sleep) -> None:
         super().__init__()
         self._interval = 1.0 / max_rps if max_rps > 0 else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+        self._sleep = sleep
+        self.headers.update(dict(headers))
+        self.throttled = 0  # 429 answers waited out (the run report shows it)
 
-    def request(self, *args, **kwargs):
+    def _pace(self) -> None:
         if self._interval:
             with self._lock:
                 now = time.monotonic()
                 wait = self._next - now
                 self._next = max(now, self._next) + self._interval
             if wait > 0:
-                time.sleep(wait)
-        return super().request(*args, **kwargs)
+                self._sleep(wait)
+
+    def request(self, *args, **kwargs):
+        for attempt in range(RETRIES_ON_429 + 1):
+            self._pace()
+            response = super().request(*args, **kwargs)
+            if response.status_code != 429 or attempt == RETRIES_ON_429:
+                return response
+            self.throttled += 1
+            self._sleep(retry_after_seconds(response.headers.get("Retry-After"), attempt))
+        return response
 
 
 def load_factory(spec: str):
@@ -115,8 +154,9 @@ class ServedMock:
 
     def start(self) -> ServedMock:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # From a checkout, its mock_server; installed, the wheel's (run from anywhere).
         self.process = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            self.command, cwd=REPO_ROOT if (REPO_ROOT / "mock_server").is_dir() else None, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -153,7 +193,7 @@ class Target:
         self.settings = settings
         self.app = app
         self.base_url = base_url
-        self.session = None if app is not None else ThrottledSession(settings.max_rps)
+        self.session = None if app is not None else ThrottledSession(settings.max_rps, settings.headers)
 
     @property
     def exclusive(self) -> bool:
@@ -194,16 +234,6 @@ class Target:
             method, self.base_url + path, headers=headers, params=params, timeout=self.settings.request_timeout, allow_redirects=False
         )
         return Response.from_requests(response, verify=True)
-
-    def unreachable(self) -> str | None:
-        """Why the target cannot be talked to (DNS, refused, TLS, timeout), or None. Any HTTP answer will do:
-        one clear message beats a connection traceback in every test."""
-        probe = next(op for op in spec.operations() if not op.path_params)
-        try:
-            self.raw(probe.method, probe.path)
-        except requests.RequestException as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None
 
     def reset(self) -> bool:
         """Regenerate the server's state from its seed; False (nothing done) against a shared deployment."""

@@ -17,6 +17,9 @@ from contract_tests.reporting import ContractViolation
 from contract_tests.settings import Principal, is_local_url, principals_from_tokens_file, TOKENS_FILE
 from contract_tests.test_auth import expected_statuses
 
+# Unit tests of the judges: crafted answers, never the target (not run against --base-url or --serve-mock).
+pytestmark = pytest.mark.self_test
+
 SCHEMA = loader.load(loader.active(), [GenerationMode.POSITIVE])
 D1, D2, D3 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
 USER = "64b7f0c2a1e3d4c5b6a79801"

@@ -31,9 +31,11 @@ HANG_LIMIT = 120  # the child must be done long before this; reaching it means i
 TOKEN = "mock-admin-token"
 
 
-def run_suite(base_url: str, *extra: str, env: dict | None = None, timeout: float = HANG_LIMIT):
+def run_suite(base_url: str, *extra: str, env: dict | None = None, timeout: float = HANG_LIMIT, report_dir=None):
     command = [sys.executable, "-m", "pytest", "contract_tests", "-p", "no:cacheprovider", "-m", "not meta", "-q",
                "-x", "--base-url", base_url, "--request-timeout", str(REQUEST_TIMEOUT), *extra]
+    if report_dir is not None:
+        command += ["--report-dir", str(report_dir)]
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACT_")}
     child_env.update({"CONTRACT_TOKEN": TOKEN, **(env or {})})
     started = time.monotonic()
@@ -100,7 +102,7 @@ class SilentServer:
 
 
 @pytest.fixture(scope="module")
-def broken_runs():
+def broken_runs(tmp_path_factory):
     """The suite against each broken target, two at a time (two cores); each run bounded by HANG_LIMIT."""
     silent, html500, html200 = SilentServer(), canned_server(500), canned_server(200)
     targets = {
@@ -111,8 +113,9 @@ def broken_runs():
     }
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {name: pool.submit(run_suite, url) for name, url in targets.items()}
-            return {name: future.result() for name, future in futures.items()}
+            dirs = {name: tmp_path_factory.mktemp(name) for name in targets}
+            futures = {name: pool.submit(run_suite, url, report_dir=dirs[name]) for name, url in targets.items()}
+            return {name: (*future.result(), dirs[name]) for name, future in futures.items()}
     finally:
         silent.close()
         for server in (html500, html200):
@@ -121,14 +124,19 @@ def broken_runs():
 
 
 def assert_fails_clearly(run, *words: str) -> None:
-    result, seconds = run
+    """Exit 1 with exactly one failing test case, test_target_is_usable, whose message names the problem, in the
+    terminal, the JUnit file and the report alike (CI shows the reason, not "no test results")."""
+    result, seconds, report_dir = run
     output = result.stdout + result.stderr
-    assert result.returncode != 0, f"the suite passed against a broken target:\n{output[-3000:]}"
+    assert result.returncode == 1, f"the suite did not fail (exit 1) against a broken target:\n{output[-3000:]}"
+    junit = (report_dir / "junit.xml").read_text(encoding="utf-8")
+    report = (report_dir / "contract.md").read_text(encoding="utf-8")
     for word in words:
-        assert word.lower() in output.lower(), f"the message does not say {word!r}:\n{output[-3000:]}"
-    # One message (pytest shows an exit reason twice), no traceback, and no test ran.
-    assert output.count("cannot be used") <= 2, output[-3000:]
-    assert "Traceback" not in output and " passed" not in output and " failed" not in output, output[-3000:]
+        for name, text in (("terminal", output), ("junit.xml", junit), ("contract.md", report)):
+            assert word.lower() in text.lower(), f"the {name} does not say {word!r}:\n{text[-3000:]}"
+    assert junit.count("<testcase ") == 1 and 'name="test_target_is_usable"' in junit and "<failure" in junit, junit
+    assert "1 failed" in output and " passed" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
     assert seconds < HANG_LIMIT
 
 

@@ -151,3 +151,73 @@ def test_the_installed_server_serves_the_contract_from_outside_the_checkout(inst
         assert assets and all(requests.get(base + a, timeout=10).status_code == 200 for a in assets)
     finally:
         stop(process)
+
+
+# --- the contract suite, installed: `pip install "insights-mock[contract]"` and `insights-contract` ---------
+
+LIVE_TOKENS = {"CONTRACT_TOKEN": "mock-admin-token", "CONTRACT_READONLY_TOKEN": "mock-user-readonly-token",
+               "CONTRACT_NO_ROLE_TOKEN": "mock-user-token", "CONTRACT_NO_SCOPE_TOKEN": "mock-noscope-token",
+               "CONTRACT_EXPIRED_TOKEN": "mock-expired-token"}
+SMALL_RUN = ["--max-examples", "2", "--stateful-scenarios", "1", "-q"]
+
+
+def _contract(installed, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in _env().items() if not k.startswith("CONTRACT_")}
+    return subprocess.run([str(installed.venv / "bin" / "insights-contract"), *args], cwd=installed.work,
+                          env={**environ, **(env or {})}, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+
+
+def _serve_installed(installed):
+    port = free_port()
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([str(installed.command), "serve", "--port", str(port)], cwd=installed.work,
+                               stdout=out, stderr=err, text=True, env=_env())
+    process.outputs = (out, err)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"insights-mock serve exited: {stop(process)}"
+        assert time.monotonic() < deadline, "insights-mock serve did not come up in 60 s"
+        try:
+            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+
+
+def test_the_wheel_holds_the_contract_suite_with_its_settings(installed):
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+        entry_points = wheel.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    suite = {f"contract_tests/{p.name}" for p in (ROOT / "contract_tests").glob("*.py")}
+    assert suite | {"contract_tests/pytest.ini", "contract_tests/README.md"} <= names
+    assert "insights-contract = contract_tests.cli:main" in entry_points
+
+
+def test_the_installed_suite_runs_against_a_served_mock_from_outside_the_checkout(installed):
+    process, base = _serve_installed(installed)
+    try:
+        result = _contract(installed, "--base-url", base, "--report-dir", "qa", *SMALL_RUN, env=LIVE_TOKENS)
+    finally:
+        stop(process)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    reports = installed.work / "qa"
+    junit = (reports / "junit.xml").read_text(encoding="utf-8")
+    report = (reports / "contract.md").read_text(encoding="utf-8")
+    # The installed package's suite (not this checkout's) ran, and none of its own unit tests counted.
+    where = _run([str(installed.python), "-c", "import contract_tests.cli as c; print(c.PACKAGE_DIR)"], cwd=installed.work)
+    assert Path(where.strip()) == installed.site / "contract_tests"
+    assert 'classname="test_properties' in junit and "test_checks" not in junit and "test_plumbing" not in junit
+    assert report.startswith("# Contract report\n\n**operations exercised with a valid token: 7/7**"), report[:500]
+    assert "operations exercised with a valid token: 7/7" in output
+    assert (reports / "contract.html").read_text(encoding="utf-8").count("<tr>") == 8  # header + 7 operations
+
+
+def test_the_installed_suite_fails_with_a_junit_case_on_an_unusable_target(installed):
+    result = _contract(installed, "--base-url", f"http://127.0.0.1:{free_port()}", "--request-timeout", "1",
+                       "--report-dir", "refused", "-q", env=LIVE_TOKENS)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    junit = (installed.work / "refused" / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count("<testcase ") == 1 and "connection refused" in junit, junit
