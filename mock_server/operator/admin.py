@@ -77,7 +77,8 @@ def _guard() -> None:
     expected = hashlib.sha256(token.encode()).digest()
     actual = hashlib.sha256(given.strip().encode()).digest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(expected, actual):
-        raise Unauthorized("Authentication required - The admin endpoints need the admin token",
+        raise Unauthorized("Authentication required - The operator API needs Authorization: Bearer "
+                           "<the value of MOCK_ADMIN_TOKEN>",
                            headers={"WWW-Authenticate": ADMIN_CHALLENGE})
 
 

@@ -81,6 +81,7 @@ def test_off_loopback_the_admin_token_is_required(app_factory):
     assert client.post("/__admin/reset", headers=bearer("s3cret-admin")).status_code == 200
     assert client.get("/__admin/scenario", headers={"Authorization": "bearer s3cret-admin"}).status_code == 200
     assert "s3cret-admin" not in missing.get_data(as_text=True)
+    assert "MOCK_ADMIN_TOKEN" in missing.json["message"]  # which secret, not its value
 
 
 def test_a_set_admin_token_is_required_on_loopback_too(app_factory):
