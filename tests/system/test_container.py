@@ -182,6 +182,8 @@ def test_health_is_open_and_the_locked_operator_api_names_mock_admin_token(locke
     assert api.status_code == 200  # the API itself is not locked
     banner = locked.logs()
     assert "operator API: LOCKED (401) on 0.0.0.0: set MOCK_ADMIN_TOKEN" in banner, banner
+    # the Dockerfile's HEALTHCHECK (kept by --format docker), run inside the container as Docker would
+    assert _podman("healthcheck", "run", locked.id, check=False).returncode == 0
     assert "listening on http://0.0.0.0:4010" in banner, banner
 
 
