@@ -72,14 +72,14 @@ def captures() -> tuple[dict[str, dict], list[str]]:
     app = create_app(dict(BASE))
     state = app.extensions[app_module.EXTENSION]
     kept: list[dict] = []
-    state.journal.record = lambda **raw: kept.append(raw)
+    state.default.journal.record = lambda **raw: kept.append(raw)
     client = app.test_client()
     most = client.get(f"{API}/dashboard/most-viewed?limit=10", headers=BROWSER).json["data"]
     logs = client.get(f"{API}/dashboard/{most[0]['dashboardId']}/logs?pageSize=40", headers=BROWSER).json["data"]
     client.get(f"{API}/{logs[0]['_id']}", headers=BROWSER)
     by_size = {f"{len(raw['response_body']) / 1024:.1f} KB body": raw for raw in kept}
     return dict(sorted(by_size.items(), key=lambda item: len(item[1]["response_body"]))), \
-        sorted(state.journal.redactor.secrets)
+        sorted(state.default.journal.redactor.secrets)
 
 
 def best(rounds: list[float]) -> float:

@@ -30,8 +30,9 @@ from .http.routes import Router
 from .journal import Journal, Redactor
 from .operator import operator_app
 from .spec import Spec, load_spec
+from .sessions import DEFAULT, Session, SessionFactory, Sessions
 from .state import EXTENSION, Clock, State
-from .store import open_store
+from .store import Dataset, open_store
 from .validation import RequestValidator, ResponseValidator
 
 __all__ = ["EXTENSION", "State", "create_app", "api_prefix"]
@@ -52,31 +53,49 @@ def build_state(config: dict[str, Any], explicit: set[str], carry: State | None 
     spec = load_spec(config["SPEC_FILE"])
     tokens = TokenRegistry.from_file(config["TOKENS_FILE"])
     if carry is not None:
-        anchor, clock, store = carry.anchor, carry.clock, carry.store
+        anchor, clock, store = carry.anchor, carry.clock, carry.default.store
     else:
         anchor = config["NOW"] or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        clock, store = Clock(config["NOW"]), open_store(config["DB"], config["DATABASE_URL"])
+        clock = Clock(anchor, frozen=True) if config["FREEZE_CLOCK"] else Clock(config["NOW"])
+        store = open_store(config["DB"], config["DATABASE_URL"])
     secrets = [token for token, _ in tokens.entries()] + [config["ADMIN_TOKEN"] or ""]
     if carry is not None:  # keep what was recorded; redact the new file's tokens and the old ones' too
-        journal = carry.journal
-        journal.redactor = Redactor([*journal.redactor.secrets, *secrets])
+        journal = carry.default.journal
+        secrets = [*journal.redactor.secrets, *secrets]
+        journal.redactor = Redactor(secrets)
     else:
         journal = Journal(config["JOURNAL_SIZE"], secrets, config.get("JOURNAL_DIR"))
-    scenarios = ScenarioRuntime(directory=config["SCENARIOS_DIR"], name=config["SCENARIO"], config=config,
-                                explicit=explicit, anchor=anchor, users=tokens.users, account=tokens.account,
-                                store=store, shared=bool(config["DB"] or config["DATABASE_URL"]),
-                                sync_interval_s=config.get("SCENARIO_SYNC_S", 0.1))
-    state = State(
-        config=config, spec=spec, tokens=tokens, store=store, clock=clock, anchor=anchor, scenarios=scenarios,
-        journal=journal, cors=CorsPolicy(config["CORS_ORIGINS"]),
+    factory = SessionFactory(config=config, explicit=explicit, users=tokens.users, account=tokens.account,
+                             main_store=store, clock=clock, anchor=anchor, secrets=secrets,
+                             shared=bool(config["DB"] or config["DATABASE_URL"]))
+    runtime = factory.runtime(config["SCENARIO"], anchor, store)
+    default = Session(name=DEFAULT, store=store, scenarios=runtime, journal=journal, clock=clock, anchor=anchor,
+                      response_cache=ResponseCache(store.version) if config["RESPONSE_CACHE"] else None)
+    testing = bool(config.get("TESTING"))
+    if store.ensure_loaded(lambda: _with_progress(runtime, testing)):
+        factory.keep_template(runtime, store)  # the first session costs a copy, not a generation
+    runtime.start()
+    sessions = Sessions(default, factory)
+    if carry is not None:
+        sessions.adopt(carry.sessions)
+    return State(
+        config=config, spec=spec, tokens=tokens, clock=clock, anchor=anchor, cors=CorsPolicy(config["CORS_ORIGINS"]),
         request_validators={op.operation_id: RequestValidator(op, spec) for op in spec.operations.values()},
         response_validator=ResponseValidator(spec) if config["VALIDATE_RESPONSES"] else None,
-        response_cache=ResponseCache(store.version) if config["RESPONSE_CACHE"] else None,
-        testing=bool(config.get("TESTING")),
+        sessions=sessions, testing=testing,
     )
-    store.ensure_loaded(state.stream_dataset)
-    scenarios.start()
-    return state
+
+
+def _with_progress(runtime: ScenarioRuntime, testing: bool) -> Dataset:
+    """The scenario's data made as the store loads it (flat memory), counted on a progress bar on stderr that
+    shows itself if the load takes more than 2 s (none under TESTING)."""
+    dataset = runtime.make_dataset(streaming=True)
+    if testing:
+        return dataset
+    from .progress import with_progress
+
+    sizes = runtime.settings.sizes
+    return with_progress(dataset, sizes.views + sizes.audit_logs)
 
 
 def api_prefix(spec: Spec) -> str:

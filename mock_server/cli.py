@@ -55,6 +55,11 @@ _FLAGS: list[tuple[str, str, dict[str, Any], str]] = [
                                    "(a NAME.yaml of --scenarios-dir)"),
     ("--scenarios-dir", "SCENARIOS_DIR", {}, "directory of scenario files (default fixtures/scenarios)"),
     ("--journal-size", "JOURNAL_SIZE", {"type": int}, "requests kept for GET /__admin/requests (default 200; 0: off)"),
+    ("--max-sessions", "MAX_SESSIONS", {"type": int}, "live sessions (X-Mock-Session or the mock_session cookie) "
+                                                    "besides the default one (default 64; 0: none)"),
+    ("--session-ttl", "SESSION_TTL", {}, "how long an unused session lives: 90s, 30m, 1h (default 1h)"),
+    ("--session-busy", "SESSION_BUSY_S", {}, "a session used this recently is never dropped to make room for a "
+                                            "new one (default 5s)"),
     ("--log-format", "LOG_FORMAT", {"choices": ("json", "text")}, "the access log on stderr: one JSON line per "
                                                                  "request (default), or one readable text line"),
 ]
@@ -82,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help="reuse a GET answer while no write changed the data, after auth and validation as "
                             "always (default on; off to measure the store itself) [env MOCK_RESPONSE_CACHE]")
+    serve.add_argument("--freeze-clock", dest="FREEZE_CLOCK", default=None, action=argparse.BooleanOptionalAction,
+                       help="the clock stays at --now (or the start of today): relative times such as "
+                            "'5 minutes ago' render the same in every run [env MOCK_FREEZE_CLOCK]")
     serve.add_argument("--quiet", dest="QUIET", default=None, action=argparse.BooleanOptionalAction,
                        help="no access log (start-up lines and errors still print) [env MOCK_QUIET]")
     # No --admin-token flag: a secret on the command line is visible to every user of `ps`.
@@ -243,6 +251,10 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
         f"  journal: {url}/__admin/requests" if config["JOURNAL_SIZE"] else "",
         _operator_access(config),
+        (f"  sessions: header X-Mock-Session: NAME (or cookie mock_session) gives a test its own data; "
+         f"up to {config['MAX_SESSIONS']}, list: {url}/__admin/sessions") if config["MAX_SESSIONS"] else "",
+        f"  clock: frozen at {iso(config['NOW'])}" if config["FREEZE_CLOCK"] and config["NOW"] else
+        ("  clock: frozen at the start of today (UTC)" if config["FREEZE_CLOCK"] else ""),
         "  tokens (Authorization: Bearer <token>):",
     ]
     ops = list(spec.operations.values())

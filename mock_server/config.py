@@ -108,6 +108,20 @@ def _database_url(key: str, value: Any) -> str | None:
     return text
 
 
+def _duration(key: str, value: Any) -> float:
+    """Seconds: a number, or a number with s, m or h (90, 90s, 30m, 1h)."""
+    text = str(value).strip().lower()
+    factor = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None) if text else None
+    number = text[:-1] if factor is not None else text
+    try:
+        seconds = float(number) * (factor or 1)
+    except ValueError:
+        raise ConfigError(f"{key} must be a duration like 90, 90s, 30m or 1h, not {value!r}") from None
+    if not 0 < seconds < 10 ** 9:
+        raise ConfigError(f"{key} must be a positive duration, not {value!r}")
+    return seconds
+
+
 def _now(key: str, value: Any) -> datetime | None:
     if value is None:
         return None
@@ -154,6 +168,10 @@ KEYS: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "RESPONSE_CACHE": (_bool, True),  # mock_server.api.cache: GET answers reused while the data is unchanged
     "LOG_FORMAT": (_log_format, "json"),  # the access log (mock_server.access_log): one JSON or text line
     "QUIET": (_bool, False),  # no access log at all; start-up lines and errors still print
+    "MAX_SESSIONS": (_int(0, 10_000), 64),  # live sessions besides the default one (mock_server.sessions); 0: none
+    "SESSION_TTL": (_duration, 3600.0),  # seconds a session may stay unused before it is dropped
+    "SESSION_BUSY_S": (_duration, 5.0),  # a session used this recently is never evicted for a new one
+    "FREEZE_CLOCK": (_bool, False),  # the clock stays at the anchor (NOW): "5 minutes ago" renders the same
 }
 SIZE_KEYS = ("USERS", "DASHBOARDS", "MAPPINGS", "VIEWS", "AUDIT_LOGS")
 

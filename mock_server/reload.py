@@ -109,13 +109,13 @@ class ReloadingApp:
             changed = sorted(str(p) for p in set(current) | set(self._snapshot)
                              if current.get(p) != self._snapshot.get(p))
             self._snapshot = current
-            scenario_file = Path(old.config["SCENARIOS_DIR"]) / f"{old.scenarios.name}.yaml"
+            scenario_file = Path(old.config["SCENARIOS_DIR"]) / f"{old.default.scenarios.name}.yaml"
             try:
                 # Same configuration; the new app follows the scenario the store records (perhaps switched
                 # at runtime) as a late worker would.
                 app = create_app(self.test_config, carry=old)
                 if str(scenario_file) in changed:
-                    app.extensions[EXTENSION].reset()
+                    app.extensions[EXTENSION].default.reset()
             except Exception as exc:  # noqa: BLE001 - whatever a broken file raises, keep serving the old app
                 self.status.error = f"{type(exc).__name__}: {exc}"
                 self.status.error_at = _now()

@@ -241,7 +241,7 @@ def prime_database(overrides: dict[str, Any]) -> None:
 def _prime_in_child(overrides: dict[str, Any], sender) -> None:
     try:
         app = create_app(overrides)
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].close()
     except (ConfigError, StoreError) as exc:
         sender.send((type(exc).__name__, str(exc)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it

@@ -75,7 +75,7 @@ def make_app(**overrides):
 def app():
     app = make_app()
     yield app
-    app.extensions["insights_mock"].store.close()
+    app.extensions["insights_mock"].close()
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def app_factory() -> Iterator[Callable[..., object]]:
 
     yield factory
     for app in made:
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].close()
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def state(app):
 @pytest.fixture
 def generated(state):
     """The generated data the app was loaded with (same seed and anchor), for expectations."""
-    return state.make_dataset()
+    return state.default.make_dataset()
 
 
 # -- a real PostgreSQL server (mock_server/testing/postgres.py), for the PostgreSQL store and replicas -----

@@ -134,3 +134,15 @@ def load_soak():
     sys.modules["soak"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def need_browser(condition: bool, reason: str) -> None:
+    """Skip a browser test whose tools are missing, unless INSIGHTS_MOCK_REQUIRE_BROWSER=1 (CI) says it must
+    run: there a missing tool is a failure, never a skip."""
+    import pytest
+
+    if condition:
+        return
+    if os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}, and INSIGHTS_MOCK_REQUIRE_BROWSER=1 says the browser tests must run")
+    pytest.skip(f"{reason} (apt-get install chromium nodejs npm; CI installs them)")

@@ -5,7 +5,7 @@ authenticated, authorised and validated (mock_server.http.pipeline); the handler
 typed parameters and the principal, asks the store (plain data back), and wraps the result in the
 `{data, message}` envelope (an `Ok`), which `answer` serialises. `answer` reuses a GET's answer while the
 data is unchanged (api/cache.py): so a GET handler may depend on its parameters, the caller's user,
-today's date and the store, and on nothing else.
+today's date and the session's store, and on nothing else.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import orjson
 from ..auth import Principal
 from ..spec import Operation
 
-if TYPE_CHECKING:  # the state holds the handlers' table: imported for types only
-    from ..state import State
+if TYPE_CHECKING:  # a session holds the response cache of this package: imported for types only
+    from ..sessions import Session
 
 Handler = Callable[["Call"], "Ok"]
 
@@ -38,16 +38,21 @@ class Ok:
 
 @dataclass(slots=True)  # made for every request: no frozen-dataclass __setattr__ detour
 class Call:
-    """What a handler may use: the operation, its validated parameters, the caller, and the app state."""
+    """What a handler may use: the operation, its validated parameters, the caller, and the session whose
+    state answers (mock_server.sessions)."""
 
     op: Operation
     params: dict[str, Any]
     principal: Principal
-    state: State
+    session: Session
 
     @property
     def store(self):
-        return self.state.store
+        return self.session.store
+
+    @property
+    def clock(self):
+        return self.session.clock
 
     def ok(self, data: Any, **extra: Any) -> Ok:
         return Ok({"data": data, "message": self.op.success_message, **extra})
@@ -56,10 +61,10 @@ class Call:
 def answer(handler: Handler, call: Call) -> tuple[int, bytes]:
     """The handler's status and body, or, for a GET, the same answer kept from an earlier call made on the
     same data (api/cache.py)."""
-    cache = call.state.response_cache
+    cache = call.session.response_cache
     if cache is None or call.op.method != "GET":
         return _run(handler, call)
-    key = cache.key(call.op.operation_id, call.principal.user_id, call.state.clock.today(), call.params)
+    key = cache.key(call.op.operation_id, call.principal.user_id, call.clock.today(), call.params)
     return cache.get(key, lambda: _run(handler, call))
 
 

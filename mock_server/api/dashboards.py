@@ -14,11 +14,11 @@ def getMostViewedDashboards(call: Call) -> Ok:  # noqa: N802
 
 
 def getDashboardStats(call: Call) -> Ok:  # noqa: N802
-    return call.ok(call.store.dashboard_stats(call.params["dashboardId"], call.state.clock.today()))
+    return call.ok(call.store.dashboard_stats(call.params["dashboardId"], call.clock.today()))
 
 
 def recordDashboardView(call: Call) -> Ok:  # noqa: N802
-    return call.ok(call.store.record_view(call.params["dashboardId"], call.principal.user, call.state.clock.now()))
+    return call.ok(call.store.record_view(call.params["dashboardId"], call.principal.user, call.clock.now()))
 
 
 HANDLERS = (getRecentlyViewedDashboards, getMostViewedDashboards, getDashboardStats, recordDashboardView)

@@ -32,7 +32,7 @@ class ScenarioRuntime:
 
     def __init__(self, *, directory: str | Path, name: str, config: dict[str, Any], explicit: set[str],
                  anchor: datetime, users: list[dict], account: str, store, shared: bool,
-                 sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S) -> None:
+                 sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S, startup: str | None = None) -> None:
         self.directory = Path(directory)
         self.config = config
         self.explicit = explicit
@@ -42,7 +42,7 @@ class ScenarioRuntime:
         self.store = store
         self.shared = shared
         self.sync_interval_s = sync_interval_s
-        self.startup = name  # the explicit settings refine this one (see settle)
+        self.startup = startup or name  # the explicit settings refine this one (see settle)
         self.scenario = load(self.directory, name)
         self.settings = self._settle(self.scenario)
         self.faults = self._faults()

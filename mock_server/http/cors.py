@@ -24,8 +24,8 @@ MAX_REPORTED_ORIGINS = 32
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.\[\]:-]+")  # scheme://host[:port], as browsers send
 
 METHODS = "GET, HEAD, POST, DELETE, OPTIONS"
-ALLOW_HEADERS = frozenset({"authorization", "content-type", "prefer", "x-request-id"})
-EXPOSE_HEADERS = "X-Request-Id, WWW-Authenticate, Preference-Applied"
+ALLOW_HEADERS = frozenset({"authorization", "content-type", "prefer", "x-request-id", "x-mock-session"})
+EXPOSE_HEADERS = "X-Request-Id, WWW-Authenticate, Preference-Applied, X-Mock-Session"
 MAX_AGE_S = "600"
 
 

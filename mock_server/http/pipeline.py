@@ -1,6 +1,8 @@
 """The API pipeline: every request under the API prefix, read top to bottom.
 
     read_request   request id (a sane X-Request-Id is echoed), the query, the body (413 over the limit)
+    session        X-Mock-Session or the mock_session cookie: the session whose state answers (made on first
+                   use; 400 for a bad name, 503 when every session is busy); none named: the default one
     route          method and path to one operation (404; 405 with Allow)
     cors           OPTIONS: a CORS preflight or a plain OPTIONS, answered here without auth
     faults         Prefer / __code (400 if malformed), the delay or server-wide latency, a forced code
@@ -43,13 +45,14 @@ from .request import path_of, query_of, read_body
 from .routes import Route, Router
 
 if TYPE_CHECKING:
+    from ..sessions import Session
     from ..state import State
 
 
 class Exchange:
     """One request on its way through the steps, and the answer they make."""
 
-    __slots__ = ("environ", "method", "path", "started", "request_id", "query", "request_body", "route", "op",
+    __slots__ = ("environ", "method", "path", "started", "request_id", "query", "request_body", "session", "route", "op",
                  "path_args", "principal", "params", "preference_applied", "status", "body", "payload",
                  "extra_headers", "headers")
 
@@ -61,6 +64,7 @@ class Exchange:
         self.request_id = ""
         self.query: Any = None
         self.request_body = b""
+        self.session: Session | None = None  # None until the session step ran (then, e.g., the journal's)
         self.route: Route | None = None
         self.op: Operation | None = None  # set once routed (not for OPTIONS, which is no call of it)
         self.path_args: dict[str, str] = {}
@@ -90,6 +94,10 @@ def read_request(state: State, ex: Exchange) -> None:
     ex.query = query_of(ex.environ)
 
 
+def session(state: State, ex: Exchange) -> None:
+    ex.session = state.sessions.for_request(ex.environ)
+
+
 def route(state: State, ex: Exchange, router: Router) -> None:
     ex.route, ex.path_args = router.match(ex.method, ex.path)
     if ex.route is not None:  # OPTIONS is no call of an operation: cors answers it
@@ -108,7 +116,7 @@ def cors(state: State, ex: Exchange, router: Router) -> None:
 
 
 def faults(state: State, ex: Exchange) -> None:
-    faults_now = state.scenarios.sync()
+    faults_now = ex.session.scenarios.sync()
     op = ex.op
     prefer = ex.environ.get("HTTP_PREFER")
     plan = faults_now.plan([prefer] if prefer is not None else [], ex.query, op.documented_codes)
@@ -128,7 +136,7 @@ def faults(state: State, ex: Exchange) -> None:
 
 
 def authenticate(state: State, ex: Exchange) -> None:
-    ex.principal = state.authenticate(ex.environ.get("HTTP_AUTHORIZATION"))
+    ex.principal = state.authenticate(ex.environ.get("HTTP_AUTHORIZATION"), ex.session.clock)
 
 
 def authorize(state: State, ex: Exchange) -> None:
@@ -141,7 +149,7 @@ def validate(state: State, ex: Exchange) -> None:
 
 def respond(state: State, ex: Exchange) -> None:
     ex.status, ex.body = answer(ex.route.handler, Call(op=ex.op, params=ex.params, principal=ex.principal,
-                                                       state=state))
+                                                       session=ex.session))
 
 
 # -- the tail: every request ---------------------------------------------------------------------------------
@@ -165,6 +173,8 @@ def headers(state: State, ex: Exchange) -> None:
             ("X-Request-Id", ex.request_id), ("Cache-Control", "no-store")]
     if ex.preference_applied:
         out.append(("Preference-Applied", ex.preference_applied))
+    if ex.session is not None and ex.session.incarnation is not None:  # which session answered
+        out.append(("X-Mock-Session", ex.session.name))
     out += ex.extra_headers.items()
     if ex.method != "OPTIONS":  # a preflight's CORS headers came with its answer
         out += state.cors.actual(ex.environ.get("HTTP_ORIGIN"))
@@ -179,7 +189,7 @@ def log(state: State, ex: Exchange) -> None:
 
 
 def journal(state: State, ex: Exchange) -> None:
-    kept = state.journal
+    kept = (ex.session or state.default).journal
     if not kept.enabled:
         return
     # Raw copies only: the request's method, path, query and headers are taken from the environ, and
@@ -210,6 +220,7 @@ class ApiPipeline:
         # (name, step): what runs, in order; tests wrap them to count how often each runs.
         self.steps: list[tuple[str, Step]] = [
             ("read_request", read_request),
+            ("session", session),
             ("route", lambda s, ex: route(s, ex, router)),
             ("cors", lambda s, ex: cors(s, ex, router)),
             ("faults", faults),

@@ -27,13 +27,14 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def operator_app(state: State, flask_config: dict[str, Any]) -> Flask:
-    from . import admin, docs  # they use json_response from here
+    from . import admin, docs, sessions  # they use json_response from here
 
     app = Flask("mock_server")
     app.config.update(flask_config)
     app.extensions[EXTENSION] = state
     app.register_error_handler(Exception, _error)
     app.register_blueprint(admin.blueprint())
+    app.register_blueprint(sessions.blueprint())
     app.register_blueprint(docs.blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
     # The operator API's own description; outside the admin blueprint, so as open as /openapi.yaml: it holds
@@ -56,7 +57,7 @@ def _before() -> None:
     g.started = time.perf_counter()
     g.request_id = State.request_id(request.headers.get("X-Request-Id", ""))
     state = State.current()
-    state.scenarios.sync()  # follow a switch or reset made by another worker: health shows it at once
+    state.default.scenarios.sync()  # follow a switch or reset made by another worker: health shows it at once
     limit = state.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         from werkzeug.exceptions import RequestEntityTooLarge
@@ -88,10 +89,11 @@ def _after(response: Response) -> Response:
     duration_ms = (time.perf_counter() - g.started) * 1000
     access_log.log_request(method=request.method, path=request.path, status=response.status_code,
                            duration_ms=duration_ms, operation_id=None, user_id=None, request_id=g.request_id)
-    if state.journal.enabled and not request.path.startswith("/__admin/"):
+    journal = state.default.journal  # /docs and /openapi.yaml belong to no session
+    if journal.enabled and not request.path.startswith("/__admin/"):
         body = b"" if response.is_streamed or response.direct_passthrough else response.get_data()
-        state.journal.record_wsgi(
-            environ, t_ns=time.time_ns(), worker=state.journal.pid, request_body=request.get_data(cache=True),
+        journal.record_wsgi(
+            environ, t_ns=time.time_ns(), worker=journal.pid, request_body=request.get_data(cache=True),
             status=response.status_code, response_headers=list(headers.items()), response_body=body[:RAW_BODY_CAP],
             response_size=len(body), response_mimetype=response.mimetype, duration_ms=duration_ms,
             request_id=g.request_id, operation_id=None, user=None)

@@ -8,12 +8,15 @@
                                             (?limit= ?operationId= ?status=404|4xx ?method= ?since=ISO)
     DELETE /__admin/requests                clear the journal
 
+Each acts on the session the request names (X-Mock-Session or the mock_session cookie; the default one
+without), as the API does; /__admin/sessions (sessions.py) lists and manages sessions by name.
+
 On a loopback HOST they are open (a developer's own machine), unless ADMIN_TOKEN is set. On any other
 HOST they need `Authorization: Bearer <ADMIN_TOKEN>`, and without an ADMIN_TOKEN they are locked: a mock
 reachable from a network must not let anyone wipe its state. A locked operator API answers 401 naming
 MOCK_ADMIN_TOKEN, so whoever runs it in a container learns how to unlock it (a 404 said nothing).
-/__admin/health is always open: container probes and compose healthchecks carry no token, and it holds
-no secret (counts, scenario, settings).
+/__admin/health of the default session is always open: container probes and compose healthchecks carry
+no token, and it holds no secret (counts, scenario, settings); naming a session there is guarded as the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .. import journal as journal_mod
 from ..data import scenarios
 from . import json_response
 from ..errors import ApiError, BadRequest, Unauthorized
+from ..sessions import DEFAULT, Session, requested_name
 from ..state import State
 from ..timestamps import iso
 
@@ -46,7 +50,7 @@ def is_loopback(host: str) -> bool:
 
 def blueprint() -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/__admin")
-    bp.before_request(_guard)
+    bp.before_request(guard)
     bp.add_url_rule("/reset", view_func=reset, methods=["POST"])
     bp.add_url_rule("/health", view_func=health, methods=["GET"])
     bp.add_url_rule("/scenario", view_func=get_scenario, methods=["GET"])
@@ -64,8 +68,8 @@ LOCKED_DETAILS = [{"location": "header", "name": "Authorization",
                               "Authorization: Bearer <that secret>; GET /__admin/health needs no token"}]
 
 
-def _guard() -> None:
-    if request.method == "OPTIONS" or request.endpoint == "admin.health":
+def guard() -> None:
+    if request.method == "OPTIONS" or (request.endpoint == "admin.health" and _default_session()):
         return
     config = State.current().config
     token = config["ADMIN_TOKEN"]
@@ -82,35 +86,56 @@ def _guard() -> None:
                            headers={"WWW-Authenticate": ADMIN_CHALLENGE})
 
 
-def _summary(state) -> dict:
+def _default_session() -> bool:
+    """Whether the request names no session: open health is for probes of the default session only, so that
+    no unauthenticated caller can make sessions through it."""
+    return requested_name(request.environ) in (None, DEFAULT)
+
+
+def requested_session() -> Session:
+    """The session the request names (X-Mock-Session or the mock_session cookie; made on first use), caught
+    up with what other workers did to it."""
+    session = State.current().sessions.for_request(request.environ)
+    session.scenarios.sync()
+    return session
+
+
+def summary(session: Session) -> dict:
     return {
-        "scenario": state.scenarios.name,
-        "seed": state.scenarios.settings.seed,
-        "anchor": iso(state.anchor),
-        "now": iso(state.clock.now()),
-        "counts": state.store.counts(),
+        "session": session.name,
+        "scenario": session.scenarios.name,
+        "seed": session.scenarios.settings.seed,
+        "anchor": iso(session.anchor),
+        "now": iso(session.clock.now()),
+        "frozenClock": session.clock.frozen,
+        "counts": session.store.counts(),
     }
 
 
 def reset() -> Response:
-    state = State.current()
+    return reset_session(requested_session())
+
+
+def reset_session(session: Session) -> Response:
     started = time.perf_counter()
-    state.reset()
-    return json_response({"status": "reset", **_summary(state),
+    session.reset()
+    return json_response({"status": "reset", **summary(session),
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
 def health() -> Response:
     state = State.current()
+    session = requested_session()
     return json_response({
         "status": "ok",
         "port": _bound_port(),
-        **_summary(state),
+        **summary(session),
         "operations": len(state.spec.operations),
         "validateResponses": state.response_validator is not None,
-        "latency": state.scenarios.settings.latency,
-        "errorRate": state.scenarios.settings.error_rate,
-        "journal": {"size": state.journal.size, "shared": state.journal.shared},
+        "latency": session.scenarios.settings.latency,
+        "errorRate": session.scenarios.settings.error_rate,
+        "journal": {"size": session.journal.size, "shared": session.journal.shared},
+        "sessions": {"max": state.sessions.limit, "ttlSeconds": state.sessions.ttl_s},
         "reload": _reload_status(),
     })
 
@@ -130,13 +155,16 @@ def _reload_status() -> dict:
 
 
 def get_scenario() -> Response:
-    state = State.current()
-    return json_response({**state.scenarios.describe(),
-                          "available": scenarios.available(state.scenarios.directory)})
+    session = requested_session()
+    return json_response({**session.scenarios.describe(), "session": session.name,
+                          "available": scenarios.available(session.scenarios.directory)})
 
 
 def switch_scenario() -> Response:
-    state = State.current()
+    return switch_session_scenario(requested_session())
+
+
+def switch_session_scenario(session: Session) -> Response:
     body = request.get_data()
     try:
         payload = orjson.loads(body) if body else None
@@ -144,20 +172,22 @@ def switch_scenario() -> Response:
         payload = None
     name = payload.get("name") if isinstance(payload, dict) else None
     if not isinstance(name, str) or set(payload) - {"name"}:
-        names = ", ".join(scenarios.available(state.scenarios.directory))
+        names = ", ".join(scenarios.available(session.scenarios.directory))
         raise BadRequest('Bad Request - Send a JSON object like {"name": "empty"}',
                          details=[{"location": "body", "name": "name", "message": f"available: {names}"}])
     started = time.perf_counter()
     try:
-        state.switch_scenario(name)
+        session.switch_scenario(name)
+        if session.incarnation is not None:  # a worker opening the session later starts there
+            State.current().sessions.table.update(session.name, scenario=name)
     except scenarios.ScenarioError as exc:
         error = "not_found" if exc.status == 404 else "invalid_scenario"
         prefix = "Not Found" if exc.status == 404 else "Bad Request"
         raise ApiError(f"{prefix} - Cannot switch to scenario {name!r}", error=error, status=exc.status,
                        details=[{"message": line.strip()} for line in str(exc).splitlines() if line.strip()]) \
             from None
-    return json_response({"status": "switched", **_summary(state),
-                          "description": state.scenarios.scenario.description,
+    return json_response({"status": "switched", **summary(session),
+                          "description": session.scenarios.scenario.description,
                           "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
@@ -165,7 +195,10 @@ JOURNAL_FILTERS = ("limit", "operationId", "status", "method", "since")
 
 
 def get_requests() -> Response:
-    state = State.current()
+    return session_requests(requested_session())
+
+
+def session_requests(session: Session) -> Response:
     args = request.args
     problems = [{"location": "query", "name": name, "message": f"not a filter; the filters are {', '.join(JOURNAL_FILTERS)}"}
                 for name in args if name not in JOURNAL_FILTERS]  # a misspelt filter must not show everything
@@ -194,14 +227,17 @@ def get_requests() -> Response:
                              "message": "an ISO 8601 instant with a zone, like 2026-11-25T12:00:00Z"})
     if problems:
         raise BadRequest("Bad Request - Invalid journal filter", details=problems)
-    entries = journal_mod.select(state.journal.entries(), limit=limit, operation_id=args.get("operationId"),
+    entries = journal_mod.select(session.journal.entries(), limit=limit, operation_id=args.get("operationId"),
                                  status=status.lower() if status else None,
                                  method=args["method"].upper() if "method" in args else None, since_ns=since_ns)
-    return json_response({"size": state.journal.size, "enabled": state.journal.enabled,
+    return json_response({"session": session.name, "size": session.journal.size, "enabled": session.journal.enabled,
                           "count": len(entries), "entries": entries})
 
 
 def clear_requests() -> Response:
-    state = State.current()
-    state.journal.clear()
-    return json_response({"status": "cleared", "size": state.journal.size})
+    return clear_session_requests(requested_session())
+
+
+def clear_session_requests(session: Session) -> Response:
+    session.journal.clear()
+    return json_response({"status": "cleared", "session": session.name, "size": session.journal.size})

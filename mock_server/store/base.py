@@ -18,6 +18,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Callable, Iterable, Protocol
 
+from mock_server.store.sessions import SessionTable
 from mock_server.timestamps import day_date, day_number, iso_ms
 
 
@@ -159,3 +160,16 @@ class Store(Protocol):
 
     def scenario_meta(self) -> tuple[str | None, int]:
         """(scenario, generation) as recorded; (None, 0) before any claim. Cheap: called periodically."""
+
+    # Sessions (mock_server.sessions). `sessions` is the registry (mock_server.store.sessions.SessionTable) in
+    # this store's database; each session's data is a sibling store: same kind, same place, its own data.
+
+    sessions: SessionTable
+
+    def sibling(self, key: str, *, copy_of: Store | None = None) -> Store:
+        """The store named `key` beside this one (an in-memory database; a file in `<db>.sessions/`; a schema of
+        the same PostgreSQL database), opened, and made if it does not exist; a new one is filled with a copy
+        of `copy_of`'s data (a sibling of the same kind), atomically for every process opening it at once."""
+
+    def drop_sibling(self, key: str) -> None:
+        """Delete the sibling `key` and its data (nothing if there is none)."""

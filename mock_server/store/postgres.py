@@ -40,6 +40,7 @@ import orjson
 
 try:
     import psycopg
+    from psycopg import sql as pgsql
     from psycopg.types.json import set_json_loads
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # the `postgres` extra is not installed: PostgresStore says so
@@ -47,10 +48,13 @@ except ImportError:  # the `postgres` extra is not installed: PostgresStore says
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
+from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
+from mock_server.store.postgres_load import bulk_insert
+from mock_server.store.sessions import SessionTable
 from mock_server.store.sql import audit_list_params
-from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, LOAD_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _DATA_TABLES, _INDEXES, _INDEX_NAMES, _SQL_BUMP, NOT_LOADED_SQLSTATE, _SQL_CREATE_RECORD_VIEW, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, _SQL_BUILD_AGGREGATES, redact_url, _target_key, audit_page_sql, _summary)
-from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
+from mock_server.store.postgres_sql import (SCHEMA_VERSION, SCHEMA_LOCK, DEFAULT_POOL_SIZE, CONNECT_TIMEOUT_S, _TABLES, _OUR_TABLES, _INDEXES, _SQL_BUMP, NOT_LOADED_SQLSTATE, create_record_view_sql, load_lock_key, SESSIONS_LOCK, SQL_RECORD_VIEW, SQL_MOST_VIEWED, SQL_RECENTLY_VIEWED, SQL_STATS, SQL_AUDIT_BY_ID, SQL_SCENARIO, redact_url, audit_page_sql, _summary,
+    copy_statements, sibling_schema)
+from mock_server.timestamps import MS_PER_DAY, iso_ms, to_ms
 
 # Stores of this process, so that a forked child drops the connections it inherited (see _after_fork).
 _STORES: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
@@ -69,19 +73,27 @@ if hasattr(os, "register_at_fork"):
 class PostgresStore:
     """The Store of mock_server.store.base on PostgreSQL (psycopg 3). Build it with open_store(None, url)."""
 
-    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE):
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, schema: str | None = None,
+                 share: PostgresStore | None = None):
         if psycopg is None:
             raise StoreError("--database-url needs psycopg 3 and psycopg_pool: pip install 'insights-mock[postgres]'")
         self.url = url
         self.shown_url = redact_url(url)
+        # A sibling (schema given) lives in its own schema of the same database and borrows the connections
+        # of `share`, the store that owns the pool: 64 sessions do not mean 64 pools.
+        self.schema = schema
+        self._owner = share if share is not None else self
+        self._load_lock = load_lock_key(schema)
         self._pool_size = pool_size
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
         self._pid = os.getpid()
         self._conns: weakref.WeakSet = weakref.WeakSet()  # connections this process opened
+        self._paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> schema it is set to
         self._closed = False
         _STORES.add(self)
         self._init_schema()
+        self.sessions = SessionTable(lambda: self._write(SESSIONS_LOCK), self._connection, mark="%s")
 
     # -- connections -----------------------------------------------------------------------------------
 
@@ -135,14 +147,22 @@ class PostgresStore:
         finally:
             os.close(devnull)
         self._pool, self._conns, self._pid = None, weakref.WeakSet(), os.getpid()
+        self._paths = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         if self._closed:
             raise StoreError("the store is closed")
+        owner = self._owner
         try:
-            with self._get_pool().connection() as conn:
+            with owner._get_pool().connection() as conn:
+                if owner._paths.get(conn) != self.schema:  # the last user of this connection was another schema
+                    if self.schema is None:
+                        conn.execute("RESET search_path")
+                    else:
+                        conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+                    owner._paths[conn] = self.schema
                 yield conn
         except PoolTimeout as exc:
             raise StoreError(f"no connection to {self.shown_url} free in time") from exc
@@ -173,12 +193,15 @@ class PostgresStore:
                     return
             with self._connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                if self.schema is not None:
+                    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
                 if self._schema_is_ours(conn):  # another process created it while we waited
                     return
-                for statement in (*_TABLES, *_INDEXES, _SQL_CREATE_RECORD_VIEW):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)", (SCHEMA_VERSION,))
-                conn.execute("INSERT INTO store_version (n) VALUES (0)")
+                # One string, one round trip (no parameters: the simple query protocol takes several
+                # statements): a session's schema is made while its first request waits.
+                conn.execute(";\n".join((*_TABLES, *_INDEXES, create_record_view_sql(self._load_lock),
+                                         f"INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
+                                         "INSERT INTO store_version (n) VALUES (0)")))
         except StoreError:
             raise
         except psycopg.Error as exc:
@@ -204,7 +227,7 @@ class PostgresStore:
     # -- loading ---------------------------------------------------------------------------------------
 
     def load(self, dataset: Dataset) -> None:
-        with self._write(LOAD_LOCK) as conn:
+        with self._write(self._load_lock) as conn:
             self._load(conn, dataset)
 
     def is_empty(self) -> bool:
@@ -214,7 +237,7 @@ class PostgresStore:
         if not self.is_empty():
             return False
         with self._connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOAD_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._load_lock,))
             # Re-checked under the lock: another process may have loaded (and committed) meanwhile.
             if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is not None:
                 return False
@@ -224,45 +247,7 @@ class PostgresStore:
 
     def _load(self, conn, dataset: Dataset) -> None:
         with no_cyclic_gc():
-            self._bulk_insert(conn, dataset)
-
-    @staticmethod
-    def _bulk_insert(conn, dataset: Dataset) -> None:
-        conn.execute("TRUNCATE " + ", ".join(_DATA_TABLES))
-        for name in _INDEX_NAMES:
-            conn.execute(f"DROP INDEX IF EXISTS {name}")
-        users: dict[str, tuple] = {}
-        for u in dataset.users:
-            uid = u["id"].lower()
-            if uid in users:
-                raise StoreError(f"the dataset lists user {uid} twice")
-            users[uid] = (uid, u["email"], u["name"], u.get("role"))
-        for d in dataset.dashboards:  # an owner missing from `users` still has a name and e-mail to show
-            owner = d["owner"]
-            users.setdefault(owner["userId"].lower(), (owner["userId"].lower(), owner["email"], owner["name"], None))
-        with conn.cursor() as cur:
-            with cur.copy("COPY users (id, email, name, role) FROM STDIN") as copy:
-                for row in users.values():
-                    copy.write_row(row)
-            with cur.copy("COPY dashboards (id, name, description, owner_id, tags, kpi_count, head)"
-                          " FROM STDIN") as copy:
-                for d in dataset.dashboards:
-                    copy.write_row(_dashboard_row(d, users))
-            with cur.copy("COPY mappings (id, tool, name) FROM STDIN") as copy:
-                for m in dataset.mappings:
-                    copy.write_row((m["mappingId"].lower(), m["tool"], m["name"]))
-            with cur.copy("COPY views (id, dashboard_id, user_id, viewed_ms) FROM STDIN") as copy:
-                for v in dataset.views:
-                    copy.write_row((v["_id"].lower(), v["dashboardId"].lower(), v["userId"].lower(),
-                                    ms_from_iso(v["viewedAt"])))
-            with cur.copy("COPY audit_logs (id, type, target_id, action, user_id, created_ms, doc) FROM STDIN") as copy:
-                for entry in dataset.audit_logs:
-                    copy.write_row(_audit_row(entry))
-        for statement in (*_SQL_BUILD_AGGREGATES, *_INDEXES):
-            conn.execute(statement)
-        conn.execute("INSERT INTO meta (key, value) VALUES ('account', %s), ('loaded', '1')"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (dataset.account,))
-        conn.execute("ANALYZE " + ", ".join(_DATA_TABLES))  # plans for the new sizes at once
+            bulk_insert(conn, dataset)
 
     def counts(self) -> dict[str, int]:
         # count(*) scans, but only the operator's health endpoint asks, never an API request
@@ -334,10 +319,34 @@ class PostgresStore:
         if pool is not None and self._pid == os.getpid():
             pool.close()
 
+    # -- siblings: the stores of sessions and templates, in schemas of the same database --------------------
+
+    def sibling(self, key: str, *, copy_of: Store | None = None) -> Store:
+        """The store named `key` in the schema `im_<key>` of this database, sharing this store's pool; a new
+        one is filled with a copy of `copy_of` (INSERT ... SELECT from its schema: no Python in between).
+        Of several processes opening it at once, one copies under the schema's load lock, the others find it
+        loaded."""
+        store = PostgresStore(self.url, schema=sibling_schema(key), share=self._owner)
+        if copy_of is not None and store.is_empty():
+            with store._connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (store._load_lock,))
+                if conn.execute("SELECT 1 FROM meta WHERE key = 'loaded'").fetchone() is None:
+                    for statement in copy_statements(copy_of.schema):
+                        conn.execute(statement)
+                    conn.execute(_SQL_BUMP)
+        return store
+
+    def drop_sibling(self, key: str) -> None:
+        """Drop the sibling `key`'s schema (a replica still holding it meets errors until it notices, see
+        mock_server.sessions)."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(sibling_schema(key))))
+
     # -- scenarios ---------------------------------------------------------------------------------------
 
     def load_scenario(self, dataset: Dataset, name: str) -> int:
-        with self._write(LOAD_LOCK) as conn:
+        with self._write(self._load_lock) as conn:
             self._load(conn, dataset)
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
             generation = (int(row[0]) if row else 0) + 1
@@ -355,25 +364,3 @@ class PostgresStore:
     def scenario_meta(self) -> tuple[str | None, int]:
         rows = dict(self._all(SQL_SCENARIO))
         return rows.get("scenario"), int(rows.get("generation", 0))
-
-
-def _dashboard_row(d: dict, users: dict[str, tuple]) -> tuple:
-    """A dashboards row; its head is the DashboardSummary's fixed part, keys in the spec's order, no
-    `description` key without one, the owner as in `users`."""
-    did, owner_id = d["dashboardId"].lower(), d["owner"]["userId"].lower()
-    _, email, name, _ = users[owner_id]
-    tags = list(d.get("tags", []))
-    head: dict[str, Any] = {"dashboardId": did, "name": d["name"]}
-    if d.get("description") is not None:
-        head["description"] = d["description"]
-    head.update(owner={"userId": owner_id, "email": email, "name": name}, tags=tags, kpiCount=d.get("kpiCount", 0))
-    return (did, d["name"], d.get("description"), owner_id, orjson.dumps(tags).decode(), d.get("kpiCount", 0),
-            orjson.dumps(head).decode())
-
-
-def _audit_row(entry: dict) -> tuple:
-    oid = entry["_id"].lower()
-    if oid != entry["_id"]:
-        entry = {**entry, "_id": oid}
-    return (oid, entry["type"], _target_key(entry["type"], entry["target_id"]), entry["action"],
-            entry["user_id"].lower(), ms_from_iso(entry["createdAt"]), orjson.dumps(entry).decode())

@@ -4,14 +4,16 @@ orders as SQLite's (store/sql.py), in PostgreSQL's dialect, and the one definiti
 
 from __future__ import annotations
 
+import zlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mock_server.store.base import AuditLogFilter
 from mock_server.timestamps import MS_PER_DAY, iso_ms
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: sessions
 SCHEMA_LOCK = 0x1A5C_0001  # pg_advisory_xact_lock keys: creating the schema
 LOAD_LOCK = 0x1A5C_0002  # a load (exclusive) against views (shared)
+SESSIONS_LOCK = 0x1A5C_0004  # a claim of the session registry
 DEFAULT_POOL_SIZE = 8  # connections per process (a gunicorn worker runs 4 threads)
 CONNECT_TIMEOUT_S = 10
 
@@ -44,10 +46,13 @@ _TABLES = (
     f"""CREATE TABLE IF NOT EXISTS audit_counts (
         type {_KEY}, target_id {_KEY}, action {_KEY}, user_id {_KEY}, n bigint NOT NULL,
         PRIMARY KEY (type, target_id, action, user_id))""",
+    f"""CREATE TABLE IF NOT EXISTS sessions (
+        name {_KEY} PRIMARY KEY, incarnation text NOT NULL, scenario text, now_ms bigint,
+        created_ms bigint NOT NULL, last_used_ms bigint NOT NULL)""",
 )
 _OUR_TABLES = ("meta", "store_version", "users", "dashboards", "mappings", "views", "dashboard_totals",
-               "user_dashboard", "dashboard_days", "audit_logs", "audit_counts")
-_DATA_TABLES = _OUR_TABLES[2:]
+               "user_dashboard", "dashboard_days", "audit_logs", "audit_counts", "sessions")
+_DATA_TABLES = _OUR_TABLES[2:-1]  # what a load replaces (not the session registry)
 
 # Secondary indexes, dropped and rebuilt around a bulk load; the orders match the ORDER BY clauses below.
 _INDEXES = (
@@ -79,7 +84,7 @@ _AUDIT_DOC = ("json_build_object('_id', p_audit_id, 'user_id', p_user, 'user_ema
               "'action', 'view', 'target_id', p_dashboard, 'account', v_account, {dashboard}"
               "'createdAt', p_stamp, 'updatedAt', p_stamp, '__v', 0)")
 _DASHBOARD_REF = "'dashboard', json_build_object('dashboardId', p_dashboard, 'name', v_name), "
-_SQL_CREATE_RECORD_VIEW = f"""
+_SQL_CREATE_RECORD_VIEW_TEMPLATE = f"""
 CREATE OR REPLACE FUNCTION {RECORD_VIEW_FUNCTION}(
     p_view_id text, p_audit_id text, p_dashboard text, p_user text, p_email text, p_ms bigint, p_day integer,
     p_stamp text) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -90,7 +95,7 @@ DECLARE
     v_new_viewer boolean;
     v_count bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared({LOAD_LOCK});  -- a load in progress finishes first
+    PERFORM pg_advisory_xact_lock_shared(__LOAD_LOCK__);  -- a load in progress finishes first
     SELECT value INTO v_account FROM meta WHERE key = 'account';
     IF v_account IS NULL THEN
         RAISE EXCEPTION 'record_view before any dataset was loaded' USING ERRCODE = '{NOT_LOADED_SQLSTATE}';
@@ -122,6 +127,42 @@ BEGIN
     {_SQL_BUMP};
     RETURN v_count;
 END $$"""
+
+
+def create_record_view_sql(load_lock: int) -> str:
+    """The function's definition for a schema whose loads take the advisory lock `load_lock`."""
+    return _SQL_CREATE_RECORD_VIEW_TEMPLATE.replace("__LOAD_LOCK__", str(load_lock))
+
+
+def load_lock_key(schema: str | None) -> int:
+    """The advisory lock a load of `schema` takes (None: the database's own schema, LOAD_LOCK). One per
+    schema, so that a session's load never makes the views of another session wait."""
+    if schema is None:
+        return LOAD_LOCK
+    return (0x1A5C_0003 << 32) | zlib.crc32(schema.encode())
+
+
+def sibling_schema(key: str) -> str:
+    """The schema of a session's (or template's) store: a quoted identifier, so any session name fits."""
+    return f"im_{key}"
+
+
+def copy_statements(source_schema: str | None) -> list[str]:
+    """Fill this schema, never loaded (so its tables are empty), with the data of `source_schema`, inside the
+    caller's transaction. DELETE, not TRUNCATE: on empty tables it costs nothing, where TRUNCATE makes new
+    files for every table and index (45 ms of a session's creation here). The indexes stay: updating them
+    for a few thousand rows costs less than dropping and building them again."""
+    source = '"' + source_schema.replace('"', '""') + '"' if source_schema else "public"
+    return [*(f"DELETE FROM {table}" for table in _DATA_TABLES),
+            *(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{table}" for table in _DATA_TABLES),
+            # the copied entries keep their seq; the next view's entry must come after them
+            "SELECT setval(pg_get_serial_sequence('audit_logs', 'seq'), coalesce(max(seq), 0) + 1, false)"
+            " FROM audit_logs",
+            f"INSERT INTO meta (key, value) SELECT key, value FROM {source}.meta WHERE key IN ('account', 'loaded')"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "ANALYZE " + ", ".join(_DATA_TABLES)]
+
+
 SQL_RECORD_VIEW = (f"SELECT {RECORD_VIEW_FUNCTION}(%s::text, %s::text, %s::text, %s::text, %s::text, %s::bigint,"
                    " %s::integer, %s::text)")
 

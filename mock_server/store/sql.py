@@ -20,7 +20,7 @@ from typing import Any
 from mock_server.store.base import AuditLogFilter
 from mock_server.timestamps import MS_PER_DAY, to_ms
 
-SCHEMA_VERSION = "3"  # 3: no dashboards.head (summaries are built from their columns)
+SCHEMA_VERSION = "4"  # 3: no dashboards.head (summaries are built from their columns); 4: sessions
 
 _UUID_TYPES = ("dashboard", "tool_mapping")  # target ids that are UUIDs, stored lower-case
 
@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS audit_logs (
 CREATE TABLE IF NOT EXISTS audit_counts (
     type TEXT NOT NULL, target_id TEXT NOT NULL, action TEXT NOT NULL, user_id TEXT NOT NULL,
     n INTEGER NOT NULL, PRIMARY KEY (type, target_id, action, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    name TEXT PRIMARY KEY, incarnation TEXT NOT NULL, scenario TEXT, now_ms INTEGER,
+    created_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 # Secondary indexes, dropped and rebuilt around a bulk load (building once is much faster than updating

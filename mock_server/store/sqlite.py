@@ -10,7 +10,9 @@ plain data (dicts, lists, strings, numbers); serialising is the HTTP layer's job
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -20,8 +22,9 @@ import orjson
 from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store import sql
-from mock_server.store.base import AuditLogFilter, Dataset, Page, StoreError, dashboard_stats, stats_window
+from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
 from mock_server.store.changes import Changes
+from mock_server.store.sessions import SessionTable
 from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
                                            snapshot)
 from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
@@ -48,7 +51,9 @@ class SQLiteStore:
 
         self._conns: SingleConnection | Pool = SingleConnection(connect_one) if db_path is None else Pool(connect_one)
         self._changes = Changes(f"{db_path}-changes" if db_path is not None else None)
+        self._options = {"synchronous": synchronous, "busy_timeout_ms": busy_timeout_ms, "load_wait_s": load_wait_s}
         self._init_schema()
+        self.sessions = SessionTable(self._write, self._conns.connection)
 
     # -- transactions ----------------------------------------------------------------------------------
 
@@ -176,6 +181,52 @@ class SQLiteStore:
             (count,) = conn.execute(sql.VIEW_COUNT, (dashboard_id,)).fetchone()
         return {"_id": view_id, "dashboardId": dashboard_id, "userId": user_id, "viewedAt": stamp,
                 "viewCount": count}
+
+    # -- siblings: the stores of sessions and templates, beside this one (mock_server.sessions) ---------------
+
+    def sibling(self, key: str, *, copy_of: Store | None = None) -> Store:
+        """The store named `key` beside this one: a new in-memory database, or the file `key`.sqlite in the
+        directory `<db>.sessions`. A new one is filled with a copy of `copy_of` (SQLite's backup: a few ms at
+        the default sizes), made under a temporary name and linked into place, so that of several processes
+        opening it at once each finds either nothing or the whole copy."""
+        if self.db_path is None:
+            store = SQLiteStore(None, **self._options)
+            if copy_of is not None:
+                with copy_of._read() as source, store._conns.connection() as target:
+                    source.backup(target)
+            return store
+        path = self._sibling_path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if copy_of is not None and not os.path.exists(path):
+            temporary = f"{path}.new-{os.getpid()}-{threading.get_ident()}"
+            target = sqlite3.connect(temporary)
+            try:
+                with copy_of._read() as source:
+                    source.backup(target)
+            finally:
+                target.close()
+            try:
+                os.link(temporary, path)  # atomic: fails if another process made it first
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temporary)
+        return SQLiteStore(path, **self._options)
+
+    def drop_sibling(self, key: str) -> None:
+        """Delete the sibling `key` (its handles should be closed first; a process still holding one goes on
+        with a deleted file until it notices, see mock_server.sessions)."""
+        if self.db_path is None:
+            return  # an in-memory database goes with its last handle
+        path = self._sibling_path(key)
+        for suffix in ("", "-wal", "-shm", "-changes"):
+            try:
+                os.unlink(path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def _sibling_path(self, key: str) -> str:
+        return os.path.join(f"{self.db_path}.sessions", f"{key}.sqlite")
 
     def version(self) -> int | None:
         """Moves with every write of the data, by any process sharing the file; None while one is under way

@@ -41,7 +41,7 @@ def make(files):
     yield factory
     for reloader in made:
         reloader.stop()
-        reloader.state.store.close()
+        reloader.state.default.store.close()
 
 
 def edit(path, change) -> None:
@@ -67,9 +67,24 @@ def test_nothing_changed_nothing_rebuilt(make):
     assert reloader.check() is False and reloader.app is app
 
 
+def test_sessions_and_their_views_survive_a_reload(make, files):
+    reloader, client = make()
+    dashboard = reloader.state.default.make_dataset().dashboards[0]["dashboardId"]
+    stats = url(f"/dashboard/{dashboard}/stats")
+    session = {**ADMIN, "X-Mock-Session": "kept"}
+    before = client.get(stats, headers=ADMIN).json["data"]["totalViews"]
+    client.post(url(f"/dashboard/{dashboard}/view"), headers=session)
+    edit(files / "tokens.yaml", add_token)
+    assert reloader.check() is True
+    assert client.get(stats, headers=session).json["data"]["totalViews"] == before + 1
+    assert client.get(stats, headers=ADMIN).json["data"]["totalViews"] == before
+    assert client.get(MOST_VIEWED, headers={**bearer("mock-new-token"), "X-Mock-Session": "kept"}).status_code == 200
+    assert client.get("/__admin/requests", headers={"X-Mock-Session": "kept"}).json["count"] == 3
+
+
 def test_a_new_token_works_after_an_edit_and_recorded_views_are_kept(make, files):
     reloader, client = make()
-    dashboard = reloader.state.make_dataset().dashboards[0]["dashboardId"]
+    dashboard = reloader.state.default.make_dataset().dashboards[0]["dashboardId"]
     before = client.get(url(f"/dashboard/{dashboard}/stats"), headers=ADMIN).json["data"]["totalViews"]
     client.post(url(f"/dashboard/{dashboard}/view"), headers=ADMIN)
     assert client.get(MOST_VIEWED, headers=bearer("mock-new-token")).status_code == 401
@@ -174,7 +189,7 @@ def test_the_watcher_thread_picks_up_an_edit(files):
             time.sleep(0.05)
     finally:
         reloader.stop()
-        reloader.state.store.close()
+        reloader.state.default.store.close()
 
 
 def test_without_reload_health_says_so(client):

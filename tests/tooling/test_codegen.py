@@ -11,6 +11,7 @@ Nothing is generated or installed inside the repository.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -84,7 +85,7 @@ def served_app() -> Iterator[tuple[str, object]]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].close()
 
 
 def test_generated_python_client_has_every_operation(python_client):
@@ -147,7 +148,7 @@ def test_generated_python_client_calls_every_operation(python_client, served_app
                                                                     newest.action)
 
         # A mapping with entries, from the data the mock was loaded with (the API lists no mappings).
-        dataset = state.make_dataset()
+        dataset = state.default.make_dataset()
         per_mapping = {}
         for row in dataset.audit_logs:
             if row["type"] == "tool_mapping":
@@ -174,7 +175,7 @@ def typescript(tmp_path_factory) -> Path:
     if npm is None:
         pytest.skip("npm is not installed (CI has it): the TypeScript codegen check needs node and npm")
     work = tmp_path_factory.mktemp("ts")
-    for name in ("package.json", "package-lock.json", "usage.ts"):
+    for name in ("package.json", "package-lock.json", "usage.ts", "client.ts"):
         shutil.copy(CODEGEN / name, work / name)
     env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false",
            "npm_config_audit": "false"}
@@ -224,3 +225,41 @@ def test_typescript_types_generate_without_warnings_and_type_check(typescript):
     broken = _tsc(typescript, "broken.ts")
     assert broken.returncode != 0
     assert "noSuchOperation" in broken.stdout and "page_size" in broken.stdout, broken.stdout
+
+
+def test_openapi_fetch_client_from_the_mocks_url_type_checks_and_calls_the_mock(typescript, served_app):
+    """codegen/client.ts: types generated from the served mock's /openapi.yaml (as FRONTEND.md says), the
+    openapi-fetch client type-checked strictly, then compiled and run with node against that mock, in a session
+    of its own (the default session is untouched)."""
+    base, state = served_app
+    work = typescript / "fetch"
+    work.mkdir()
+    for name in ("client.ts",):
+        shutil.copy(typescript / name, work / name)
+    generator = typescript / "node_modules" / ".bin" / "openapi-typescript"
+    made = subprocess.run([str(generator), f"{base}/openapi.yaml", "-o", str(work / "schema.d.ts")], cwd=typescript,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    tsc = [str(typescript / "node_modules" / ".bin" / "tsc"), "--strict", "--target", "ES2022", "--module", "ES2022",
+           "--moduleResolution", "Bundler", "--lib", "ES2022,DOM", "--skipLibCheck"]
+    checked = subprocess.run([*tsc, "--outDir", str(typescript / "out"), str(work / "client.ts")], cwd=typescript,
+                             capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The check can fail: a path the spec does not have is a type error.
+    (work / "wrong.ts").write_text(
+        'import createClient from "openapi-fetch";\nimport type { paths } from "./schema";\n'
+        'export const r = createClient<paths>({ baseUrl: "" }).GET("/api/v2/insights/kpis/audit-logs/nope", {});\n',
+        encoding="utf-8")
+    wrong = subprocess.run([*tsc, "--noEmit", str(work / "wrong.ts")], cwd=typescript, capture_output=True, text=True,
+                           timeout=300)
+    assert wrong.returncode != 0 and "/nope" in wrong.stdout, wrong.stdout
+    dashboard = state.default.make_dataset().dashboards
+    default_before = state.default.store.most_viewed(1)
+    run = subprocess.run([shutil.which("node") or "node", str(typescript / "out" / "client.js"), base, TOKEN, "codegen"],
+                         cwd=typescript, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    top, stats, recent = json.loads(run.stdout)
+    before, after = (int(n) for n in re.match(r"stats: (\d+) -> (\d+) after view [0-9a-f]{24}$", stats).groups())
+    assert after == before + 1 and top.startswith("top: ") and recent.startswith("recent: ")
+    assert recent.split(": ")[1] in {d["dashboardId"] for d in dashboard}
+    assert state.default.store.most_viewed(1) == default_before  # the client's view went to its session

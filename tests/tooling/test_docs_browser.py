@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from mock_helpers import NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
+from mock_helpers import need_browser, NOW, PREFIX, SMALL, SPEC, TOKENS, operations, start, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Debian's chromium by default; INSIGHTS_MOCK_CHROMIUM names another Chromium or Chrome binary.
 CHROMIUM = os.environ.get("INSIGHTS_MOCK_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("INSIGHTS_MOCK_REQUIRE_BROWSER") == "1"
 # Without the background-networking flags chromium phones home at start, and a closed network refuses it.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -38,21 +37,13 @@ OPERATION = "getMostViewedDashboards"
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
-def _need(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if REQUIRED:
-        pytest.fail(f"{reason}, and INSIGHTS_MOCK_REQUIRE_BROWSER=1 says the browser test must run")
-    pytest.skip(f"{reason} (apt-get install chromium; CI installs it)")
-
-
 @pytest.fixture
 def browser_context(tmp_path):
-    _need(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing")
+    need_browser(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - the test extra installs it
-        _need(False, "playwright is not installed (pip install -e '.[test]')")
+        need_browser(False, "playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
@@ -201,3 +192,57 @@ def test_docs_page_try_it_out_with_a_fixture_token(browser_context, served, tmp_
     executed = [c for c in calls if c.get("operationId") == OPERATION]
     assert [(c["status"], c["userId"]) for c in executed] == [
         (200, _user_id(TOKEN)), (200, _user_id(TOKEN)), (403, _user_id(OTHER_TOKEN))], err[-3000:]
+
+
+def test_docs_operator_panel_session_scenario_forced_code_and_journal(browser_context, served):
+    """The operator panel: the session field sets the mock_session cookie, so Execute acts on that session
+    (its journal gets the call; a reload keeps it); the scenario menu switches that session only; the forced
+    code makes Try it out ask for a documented error; the journal button lists the session's requests."""
+    import requests
+    from playwright.sync_api import expect
+
+    base = served["base"]
+    page = browser_context.new_page()
+    page.goto(base + "/docs")
+    page.locator(".opblock").first.wait_for(timeout=30_000)
+    expect(page.locator("#mock-session-current")).to_have_text("default")
+    page.locator("#mock-session-name").fill("from-docs")
+    page.locator("#mock-session-form button").click()
+    expect(page.locator("#mock-session-current")).to_have_text("from-docs")
+    page.locator(f'button[data-token="{TOKEN}"]').click()
+    _execute(page, OPERATION)
+    block = page.locator(".opblock").filter(has=page.locator(".opblock-summary-operation-id", has_text=OPERATION))
+    assert block.locator(".live-responses-table tr.response td.response-col_status").first.inner_text().strip() == "200"
+    journal = requests.get(base + "/__admin/sessions/from-docs/requests", timeout=10).json()
+    assert journal["count"] == 1 and journal["entries"][0]["operationId"] == OPERATION
+    default = requests.get(base + "/__admin/requests", timeout=10).json()
+    assert not [e for e in default["entries"] if e.get("operationId") == OPERATION]
+    # The scenario menu switches this session: `empty` has no views, the default session still has them.
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("default")
+    page.locator("#mock-scenario").select_option("empty")
+    expect(page.locator("#mock-status")).to_have_text("session from-docs switched to empty", timeout=20_000)
+    block.locator("button.execute").click()
+    body = block.locator(".live-responses-table tr.response td.response-col_description pre").first
+    expect(body).to_contain_text('"data": []', timeout=20_000)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert requests.get(f"{base}{PREFIX}/dashboard/most-viewed", headers=headers, timeout=10).json()["data"]
+    # A forced code: the documented 500, asked for with Prefer.
+    page.locator("#mock-code").select_option("500")
+    block.locator("button.execute").click()
+    expect(block.locator(".live-responses-table tr.response td.response-col_status").first).to_have_text(
+        "500", timeout=20_000)
+    page.locator("#mock-code").select_option("")
+    # The journal button: this session's three calls, newest first.
+    page.locator("#mock-journal-show").click()
+    expect(page.locator("#mock-status")).to_have_text("3 request(s) in the journal of session from-docs",
+                                                      timeout=20_000)
+    rows = page.locator("#mock-journal tr").all_inner_texts()
+    assert len(rows) == 3 and rows[0].split("\t")[2] == "500" and all(OPERATION in row for row in rows)
+    page.reload()
+    expect(page.locator("#mock-session-current")).to_have_text("from-docs")
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("empty")
+    page.locator("#mock-session-name").fill("")  # back to the default session
+    page.locator("#mock-session-form button").click()
+    expect(page.locator("#mock-session-current")).to_have_text("default")
+    expect(page.locator("#mock-scenario option:checked")).to_have_text("default")
+    page.close()

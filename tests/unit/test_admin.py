@@ -62,6 +62,18 @@ def test_off_loopback_without_an_admin_token_the_operator_api_is_locked_and_says
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="insights-admin"'
 
 
+def test_open_health_is_the_default_sessions_only_so_no_one_makes_sessions_through_it(app_factory):
+    client = app_factory(HOST="0.0.0.0").test_client()
+    response = client.get("/__admin/health", headers={"X-Mock-Session": "test-7"})
+    assert response.status_code == 401 and "MOCK_ADMIN_TOKEN" in response.json["message"]
+    assert client.get("/__admin/health", headers={"X-Mock-Session": "default"}).status_code == 200
+    client.set_cookie("mock_session", "test-7")  # the cookie names a session as the header does
+    assert client.get("/__admin/health").status_code == 401
+    unlocked = app_factory(HOST="0.0.0.0", ADMIN_TOKEN="s3cret-admin").test_client()
+    named = unlocked.get("/__admin/health", headers={"X-Mock-Session": "test-7", **bearer("s3cret-admin")})
+    assert named.status_code == 200 and named.json["session"] == "test-7"
+
+
 @pytest.mark.parametrize("extra", [{}, {"ADMIN_TOKEN": "s3cret-admin"}])
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
 def test_health_is_open_for_probes_locked_or_not(app_factory, host, extra):

@@ -55,7 +55,7 @@ def _all_gets(client, generated) -> list[bytes]:
 
 def test_same_seed_and_now_give_identical_responses(app_factory):
     first, second = app_factory(SEED=11), app_factory(SEED=11)
-    generated = first.extensions["insights_mock"].make_dataset()
+    generated = first.extensions["insights_mock"].default.make_dataset()
     assert _all_gets(first.test_client(), generated) == _all_gets(second.test_client(), generated)
 
 
@@ -157,7 +157,7 @@ def test_an_unexpected_exception_is_a_500_without_a_traceback(app, client, monke
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", broken)
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", broken)
     with caplog.at_level(logging.ERROR):
         response = client.get(url("/dashboard/most-viewed"), headers=ADMIN)
     assert response.status_code == 500
@@ -169,14 +169,14 @@ def test_an_unexpected_exception_is_a_500_without_a_traceback(app, client, monke
 
 
 def test_a_response_off_the_spec_raises_under_testing(app, monkeypatch):
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with pytest.raises(ResponseContractError, match="getMostViewedDashboards"):
         FlaskClient(app).get(url("/dashboard/most-viewed"), headers=ADMIN)
 
 
 def test_a_response_off_the_spec_is_a_logged_500_outside_testing(app_factory, monkeypatch, caplog):
     app = app_factory(TESTING=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with caplog.at_level(logging.ERROR, logger="insights_mock"):
         response = app.test_client().get(url("/dashboard/most-viewed"), headers=ADMIN)
     assert response.status_code == 500
@@ -186,7 +186,7 @@ def test_a_response_off_the_spec_is_a_logged_500_outside_testing(app_factory, mo
 
 def test_without_response_validation_the_body_passes_through(app_factory, monkeypatch):
     app = app_factory(VALIDATE_RESPONSES=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     response = FlaskClient(app).get(url("/dashboard/most-viewed"), headers=ADMIN)  # no openapi-core here
     assert response.status_code == 200 and response.json["data"] == [{"dashboardId": 1}]
 
@@ -194,7 +194,7 @@ def test_without_response_validation_the_body_passes_through(app_factory, monkey
 def test_the_openapi_core_second_opinion_catches_drift(app_factory, monkeypatch):
     """The conftest client must fail a test on an off-spec body even when the app's own check is off."""
     app = app_factory(VALIDATE_RESPONSES=False)
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", lambda limit, **_: [{"dashboardId": 1}])
     with pytest.raises(pytest.fail.Exception, match="openapi-core rejects"):
         app.test_client().get(url("/dashboard/most-viewed"), headers=ADMIN)
 
@@ -250,7 +250,7 @@ def test_create_app_accepts_no_config():
         assert app.extensions["insights_mock"].config["SEED"] == 42 or app.config["SEED"] is not None
         assert app.test_client().get(url(f"/{UNKNOWN_OBJECT_ID}"), headers=ADMIN).status_code == 404
     finally:
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].default.store.close()
 
 
 def test_a_local_frontend_may_clear_the_journal(client):

@@ -43,13 +43,23 @@ def test_every_key_has_an_environment_variable():
         "SPEC_FILE": "/s.yaml", "VALIDATE_RESPONSES": "0", "CORS_ORIGINS": "*", "HOST": "0.0.0.0",
         "PORT": "8000", "WORKERS": "3", "ADMIN_TOKEN": "adm", "MAX_CONTENT_LENGTH": "10", "SCENARIO": "busy",
         "SCENARIOS_DIR": "/sc", "JOURNAL_SIZE": "5", "RELOAD": "yes",
-        "RESPONSE_CACHE": "off", "LOG_FORMAT": "text", "QUIET": "1"}.items()}
+        "RESPONSE_CACHE": "off", "LOG_FORMAT": "text", "QUIET": "1", "MAX_SESSIONS": "3",
+        "SESSION_TTL": "30m", "SESSION_BUSY_S": "2", "FREEZE_CLOCK": "1"}.items()}
     assert {key[5:] for key in environ} == set(KEYS) - {"DATABASE_URL"}  # the other store than DB: below
     config = load_config(environ=environ)
     defaults = load_config(environ={})
     assert all(config[key] != defaults[key] for key in KEYS if key != "DATABASE_URL")
     url = "postgresql://mock@db.example:5432/insights"
     assert load_config(environ={"MOCK_DATABASE_URL": url})["DATABASE_URL"] == url != defaults["DATABASE_URL"]
+
+
+def test_session_durations_take_units_and_refuse_nonsense():
+    assert load_config(environ={"MOCK_SESSION_TTL": "90"})["SESSION_TTL"] == 90
+    assert load_config(environ={"MOCK_SESSION_TTL": "30m"})["SESSION_TTL"] == 1800
+    assert load_config(environ={"MOCK_SESSION_TTL": "1h"})["SESSION_TTL"] == 3600
+    for bad in ("soon", "-5", "0", "1d"):
+        with pytest.raises(ConfigError, match="SESSION_TTL must be a"):
+            load_config(environ={"MOCK_SESSION_TTL": bad})
 
 
 def test_the_log_format_is_json_or_text():

@@ -166,7 +166,7 @@ def test_read_only_token_reads_but_cannot_record(client, generated):
 def shared_app():
     app = make_app()
     yield app
-    app.extensions["insights_mock"].store.close()
+    app.extensions["insights_mock"].default.store.close()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -174,7 +174,7 @@ def shared_app():
 def test_random_views_keep_every_endpoint_consistent(shared_app, posts):
     client = shared_app.test_client()
     assert client.post("/__admin/reset").status_code == 200
-    dashboards = [d["dashboardId"] for d in shared_app.extensions["insights_mock"].make_dataset().dashboards]
+    dashboards = [d["dashboardId"] for d in shared_app.extensions["insights_mock"].default.make_dataset().dashboards]
     targets = dashboards + [UNKNOWN_UUID]  # index 12 is a well-formed id of no dashboard
 
     def figures(dashboard: str) -> tuple[int, int]:

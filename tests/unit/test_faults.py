@@ -30,7 +30,7 @@ def _example(op_id: str, code: int):
 def sleeps(app):
     """Record delays instead of sleeping."""
     recorded: list[float] = []
-    app.extensions["insights_mock"].faults.sleep = recorded.append
+    app.extensions["insights_mock"].default.faults.sleep = recorded.append
     return recorded
 
 
@@ -146,7 +146,7 @@ def test_forcing_skips_parameter_validation_and_code_does_not_trip_it(client):
 def test_prefer_delay_waits_and_replaces_latency(app_factory):
     app = app_factory(LATENCY="40-60")
     recorded: list[float] = []
-    app.extensions["insights_mock"].faults.sleep = recorded.append
+    app.extensions["insights_mock"].default.faults.sleep = recorded.append
     client = app.test_client()
     client.get(url("/dashboard/most-viewed"), headers={**ADMIN, "Prefer": "delay=250"})
     client.get(url("/dashboard/most-viewed"), headers={**ADMIN, "Prefer": "code=500, delay=100"})
@@ -164,7 +164,7 @@ def test_delay_zero_does_not_sleep(client, sleeps):
 def test_latency_and_errors_do_not_touch_operator_endpoints(app_factory):
     app = app_factory(LATENCY="100", ERROR_RATE=1)
     recorded: list[float] = []
-    app.extensions["insights_mock"].faults.sleep = recorded.append
+    app.extensions["insights_mock"].default.faults.sleep = recorded.append
     client = app.test_client()
     assert client.get("/__admin/health").status_code == 200
     assert client.get("/openapi.yaml").status_code == 200

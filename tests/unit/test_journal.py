@@ -455,7 +455,7 @@ def test_an_entry_from_the_environ_reads_the_request_as_werkzeug_does(app_factor
     app = app_factory(ADMIN_TOKEN="s3cret-admin-token")
     state = app.extensions[EXTENSION]
     captured = []
-    state.journal.record_wsgi = lambda environ, **raw: captured.append((dict(environ), raw))
+    state.default.journal.record_wsgi = lambda environ, **raw: captured.append((dict(environ), raw))
     client = app.test_client()
     client.get(MOST_VIEWED + "?limit=2&limit=3&blank=&q=%C3%A9t%C3%A9&access_token=mock-user-token",
                headers={**ADMIN, "X-Request-Id": "r-1", "Cookie": "session=abc", "X-Custom_Thing": "v"})
@@ -464,7 +464,7 @@ def test_an_entry_from_the_environ_reads_the_request_as_werkzeug_does(app_factor
     client.get(url("/dashboard/%C3%A9t%C3%A9/stats"), headers=bearer("s3cret-admin-token"))
     client.get("/nowhere?x=1")
     assert len(captured) == 4
-    redactor = state.journal.redactor
+    redactor = state.default.journal.redactor
     for environ, raw in captured:
         request = Request({k: v for k, v in environ.items() if k != "werkzeug.request"})
         from_environ, from_lists = Journal(10, redactor.secrets), Journal(10, redactor.secrets)

@@ -4,6 +4,8 @@ the app has (a new operator endpoint fails here until it is described), is serve
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
@@ -35,9 +37,10 @@ def test_the_document_is_valid_openapi_3_1():
 
 
 def test_it_lists_exactly_the_operator_routes_of_the_app(app):
-    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.rule.startswith("/__admin/")
-              for method in rule.methods - {"HEAD", "OPTIONS"}}
-    documented = {(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item}
+    routes = {(method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/__admin/") for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item
+                  if method != "parameters"}
     assert routes == documented
 
 
@@ -64,6 +67,31 @@ def test_the_answers_on_loopback_satisfy_the_document(client):
     ]
     assert [r.status_code for r in answers] == [200, 200, 200, 400, 200, 404, 400, 200, 200]
     assert client.get("/__admin/requests").json["count"] == 0  # cleared: the entries above were checked non-empty
+    for response in answers:
+        judge(response)
+
+
+def test_the_session_answers_satisfy_the_document(client):
+    answers = [
+        client.post("/__admin/sessions", json={"name": "t1", "scenario": "empty", "now": "2026-11-20T10:00:00Z"}),
+        client.post("/__admin/sessions", json={"nam": "t1"}),  # 400
+        client.post("/__admin/sessions", json={"name": "t2", "scenario": "no-such"}),  # 404
+        client.get("/__admin/sessions"),
+        client.get("/__admin/sessions/t1"),
+        client.get("/__admin/sessions/default"),
+        client.get("/__admin/sessions/nope"),  # 404
+        client.post("/__admin/sessions/t1/reset"),
+        client.get("/__admin/sessions/t1/scenario"),
+        client.post("/__admin/sessions/t1/scenario", json={"name": "default"}),
+        client.get("/__admin/sessions/t1/requests?limit=3"),
+        client.delete("/__admin/sessions/t1/requests"),
+        client.get("/__admin/scenario", headers={"X-Mock-Session": "t1"}),
+        client.get("/__admin/health", headers={"X-Mock-Session": "bad name!"}),  # 400
+        client.delete("/__admin/sessions/default"),  # 400
+        client.delete("/__admin/sessions/t1"),
+    ]
+    assert [r.status_code for r in answers] == [201, 400, 404, 200, 200, 200, 404, 200, 200, 200, 200, 200, 200,
+                                                 400, 400, 200]
     for response in answers:
         judge(response)
 

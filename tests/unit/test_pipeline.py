@@ -8,7 +8,7 @@ import pytest
 
 from mock_helpers import ADMIN, UNKNOWN_OBJECT_ID, UNKNOWN_UUID, bearer, url
 
-FIRST_PART = ["read_request", "route", "cors", "faults", "authenticate", "authorize", "validate", "respond"]
+FIRST_PART = ["read_request", "session", "route", "cors", "faults", "authenticate", "authorize", "validate", "respond"]
 TAIL = ["check", "headers", "log", "journal"]
 
 
@@ -27,8 +27,8 @@ def counted(app, monkeypatch):
     pipeline.steps = [counting(name, step) for name, step in pipeline.steps]
     pipeline.tail = [counting(name, step) for name, step in pipeline.tail]
     state = app.extensions["insights_mock"]
-    for owner, method in ((state.tokens, "authenticate"), (state.store, "audit_log"), (state.store, "most_viewed"),
-                          (state.store, "record_view")):
+    for owner, method in ((state.tokens, "authenticate"), (state.default.store, "audit_log"), (state.default.store, "most_viewed"),
+                          (state.default.store, "record_view")):
         original = getattr(owner, method)
 
         def wrapped(*args, _original=original, _name=method, **kwargs):
@@ -53,6 +53,8 @@ def ran(counts) -> dict[str, int]:
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=500"}, 500, "faults"),
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=200"}, 200, "faults"),
     ("GET", "/no/such/path", ADMIN, 404, "route"),
+    ("GET", "/dashboard/most-viewed", {**ADMIN, "X-Mock-Session": "no spaces"}, 400, "session"),
+    ("GET", "/dashboard/most-viewed", {**ADMIN, "X-Mock-Session": "test-7"}, 200, "respond"),
     ("OPTIONS", "/dashboard/most-viewed", {"Origin": "http://localhost:5173",
                                           "Access-Control-Request-Method": "GET"}, 200, "cors"),
 ])
@@ -85,7 +87,7 @@ def test_a_step_s_exception_is_rendered_once_with_the_tail(counted, monkeypatch)
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(state.store, "most_viewed", broken)
+    monkeypatch.setattr(state.default.store, "most_viewed", broken)
     response = client.get(url("/dashboard/most-viewed"), headers={**ADMIN, "Origin": "http://localhost:5173"})
     assert response.status_code == 500 and response.json["error"] == "internal_error"
     assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"  # errors get CORS too

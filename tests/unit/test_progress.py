@@ -54,7 +54,7 @@ def _slow_stream(monkeypatch):
 def test_the_start_up_load_of_an_app_shows_the_bar_on_stderr(monkeypatch, capsys):
     _slow_stream(monkeypatch)  # 600 views at 0.5 ms: 0.3 s, longer than the delay below
     monkeypatch.setattr(progress, "DELAY_S", 0.1)
-    create_app({"NOW": NOW, **SMALL}).extensions["insights_mock"].store.close()
+    create_app({"NOW": NOW, **SMALL}).extensions["insights_mock"].default.store.close()
     captured = capsys.readouterr()
     assert "insights-mock: loading data" in captured.err and "1.00k/1.00k" in captured.err
     assert captured.out == ""
@@ -65,5 +65,5 @@ def test_no_bar_under_testing_nor_for_a_short_start_up_load(monkeypatch, capsys,
     if config:
         _slow_stream(monkeypatch)
         monkeypatch.setattr(progress, "DELAY_S", 0.0)
-    create_app({"NOW": NOW, **SMALL, **config}).extensions["insights_mock"].store.close()
+    create_app({"NOW": NOW, **SMALL, **config}).extensions["insights_mock"].default.store.close()
     assert "loading data" not in capsys.readouterr().err

@@ -123,14 +123,14 @@ def workers(tmp_path):
     apps = [make_app(DB=db) for _ in range(2)]
     yield apps
     for app in apps:
-        app.extensions["insights_mock"].store.close()
+        app.extensions["insights_mock"].default.store.close()
 
 
 class StoreCalls:
     """Counts the store's calls of one read method of an app."""
 
     def __init__(self, app, monkeypatch, name: str) -> None:
-        store = app.extensions["insights_mock"].store
+        store = app.extensions["insights_mock"].default.store
         real, self.calls = getattr(store, name), 0
 
         def counted(*args, **kwargs):
@@ -222,7 +222,7 @@ def test_in_memory_a_view_is_in_the_next_read(client, monkeypatch):
 
 def test_turned_off_every_read_asks_the_store(app_factory, monkeypatch):
     app = app_factory(RESPONSE_CACHE=False)
-    assert app.extensions["insights_mock"].response_cache is None
+    assert app.extensions["insights_mock"].default.response_cache is None
     client = app.test_client()
     calls = StoreCalls(app, monkeypatch, "most_viewed")
     for _ in range(3):

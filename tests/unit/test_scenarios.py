@@ -52,7 +52,7 @@ def _every_operation(client, dashboard: str, mapping: str, audit_id: str) -> Non
 @pytest.mark.parametrize("name", ["default", "empty", "degraded", "pinned"])
 def test_every_operation_answers_by_the_spec_in_each_scenario(app_factory, name):
     app = app_factory(SCENARIO=name, ERROR_RATE=0, LATENCY="0")
-    dataset = app.extensions["insights_mock"].make_dataset()
+    dataset = app.extensions["insights_mock"].default.make_dataset()
     dashboard = dataset.dashboards[0]["dashboardId"]
     mapping = dataset.mappings[0]["mappingId"]
     audit_id = dataset.audit_logs[0]["_id"] if dataset.audit_logs else "0123456789abcdef01234567"
@@ -136,7 +136,7 @@ def test_pinned_edge_cases_never_viewed_viewed_once_mapping_and_other_entries(ap
 
 
 def test_pinned_entities_match_the_spec_schemas(app_factory):
-    dataset = app_factory(SCENARIO="pinned").extensions["insights_mock"].make_dataset()
+    dataset = app_factory(SCENARIO="pinned").extensions["insights_mock"].default.make_dataset()
     entry = component_validator("AuditLogEntry")
     for item in dataset.audit_logs[-200:]:
         entry.validate(item)
@@ -166,9 +166,9 @@ def test_busy_is_large_and_skewed():
 def test_degraded_sets_latency_and_error_rate(app_factory):
     app = app_factory(SCENARIO="degraded")
     state = app.extensions["insights_mock"]
-    assert (state.faults.latency, state.faults.error_rate) == ((200, 1500), 0.2)
+    assert (state.default.faults.latency, state.default.faults.error_rate) == ((200, 1500), 0.2)
     slept: list[float] = []
-    state.faults.sleep = slept.append
+    state.default.faults.sleep = slept.append
     client = app.test_client()
     statuses = [client.get(url("/dashboard/most-viewed"), headers=ADMIN).status_code for _ in range(60)]
     assert {200, 500} == set(statuses) and 4 <= statuses.count(500) <= 24
@@ -178,8 +178,8 @@ def test_degraded_sets_latency_and_error_rate(app_factory):
 def test_explicit_settings_win_over_the_scenario(app_factory):
     app = app_factory(SCENARIO="degraded", ERROR_RATE=0.0, VIEWS=50)
     state = app.extensions["insights_mock"]
-    assert state.faults.error_rate == 0.0 and state.faults.latency == (200, 1500)
-    assert state.store.counts()["views"] == 50
+    assert state.default.faults.error_rate == 0.0 and state.default.faults.latency == (200, 1500)
+    assert state.default.store.counts()["views"] == 50
     health = app.test_client().get("/__admin/health").json
     assert health["scenario"] == "degraded" and health["errorRate"] == 0.0 and health["latency"] == "200-1500"
 
@@ -201,9 +201,9 @@ def test_a_scenario_switched_to_applies_as_written_and_explicit_settings_fill_th
 def test_a_scenario_seed_applies_unless_one_is_given(tmp_path, app_factory):
     shutil.copy(SCENARIOS / "default.yaml", tmp_path / "default.yaml")
     (tmp_path / "seven.yaml").write_text("description: seed 7\nseed: 7\n")
-    assert app_factory(SCENARIOS_DIR=str(tmp_path), SCENARIO="seven").extensions["insights_mock"].faults.seed == 7
+    assert app_factory(SCENARIOS_DIR=str(tmp_path), SCENARIO="seven").extensions["insights_mock"].default.faults.seed == 7
     assert app_factory(SCENARIOS_DIR=str(tmp_path), SCENARIO="seven",
-                       SEED=9).extensions["insights_mock"].faults.seed == 9
+                       SEED=9).extensions["insights_mock"].default.faults.seed == 9
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_switching_at_runtime_replaces_data_and_faults(app_factory):
     assert current["name"] == "empty" and current["generation"] == 1
     assert {"default", "empty", "busy", "degraded", "pinned"} <= set(current["available"])
     assert client.post("/__admin/scenario", json={"name": "degraded"}).json["scenario"] == "degraded"
-    assert app.extensions["insights_mock"].faults.error_rate == 0.2
+    assert app.extensions["insights_mock"].default.faults.error_rate == 0.2
     assert client.get("/__admin/health").json["errorRate"] == 0.2
     # A reset regenerates the current scenario, not the start-up one.
     assert client.post("/__admin/reset").json["scenario"] == "degraded"
@@ -360,13 +360,13 @@ def test_workers_sharing_a_database_follow_a_switch_and_a_reset(tmp_path, app_fa
     health = b.get("/__admin/health").json
     assert (health["scenario"], health["errorRate"], health["latency"]) == ("degraded", 0.2, "200-1500")
     state_b = second.extensions["insights_mock"]
-    assert state_b.faults.error_rate == 0.2
+    assert state_b.default.faults.error_rate == 0.2
     # A reset through one worker restarts the fault RNG of every worker (it used to be only the answering one).
-    state_b.faults.draw()
-    state_b.faults.draw()
+    state_b.default.faults.draw()
+    state_b.default.faults.draw()
     assert a.post("/__admin/reset").status_code == 200
     b.get("/__admin/health")
-    assert state_b.faults.draw() == Faults(seed=42, latency=(200, 1500), error_rate=0.2).draw()
+    assert state_b.default.faults.draw() == Faults(seed=42, latency=(200, 1500), error_rate=0.2).draw()
     assert b.get("/__admin/scenario").json["generation"] == 2
 
 
@@ -375,13 +375,13 @@ def test_a_worker_checks_the_generation_at_most_once_per_interval(tmp_path, app_
     app = app_factory(DB=db, SCENARIO_SYNC_S=3600)
     state = app.extensions["insights_mock"]
     calls = []
-    real = state.store.scenario_meta
-    monkeypatch.setattr(state.store, "scenario_meta", lambda: calls.append(1) or real())
+    real = state.default.store.scenario_meta
+    monkeypatch.setattr(state.default.store, "scenario_meta", lambda: calls.append(1) or real())
     client = app.test_client()
     for _ in range(20):
         client.get(url("/dashboard/most-viewed"), headers=ADMIN)
     assert calls == []  # within the interval, no database read for the sync
-    state.scenarios._checked -= 7200  # noqa: SLF001 - the interval has passed
+    state.default.scenarios._checked -= 7200  # noqa: SLF001 - the interval has passed
     client.get(url("/dashboard/most-viewed"), headers=ADMIN)
     assert calls == [1]
 
@@ -391,5 +391,5 @@ def test_a_database_file_keeps_its_scenario_for_a_worker_started_later(tmp_path,
     first = app_factory(DB=db).test_client()
     first.post("/__admin/scenario", json={"name": "empty"})
     late = app_factory(DB=db)  # configured with the default scenario, as gunicorn restarts a worker
-    assert late.extensions["insights_mock"].scenarios.name == "empty"
+    assert late.extensions["insights_mock"].default.scenarios.name == "empty"
     assert late.test_client().get("/__admin/health").json["counts"]["views"] == 0

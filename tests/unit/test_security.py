@@ -217,7 +217,7 @@ def _leak_requests(app, monkeypatch) -> list:
         raise RuntimeError("the store fell over")
 
     # Parameters not asked before: an answer already made would be reused (mock_server.api.cache).
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", broken)
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", broken)
     sent.append((500, client.get(MOST_VIEWED + "?limit=7", headers=ADMIN)))
     sent.append((500, client.get(MOST_VIEWED + "?limit=8&access_token=mock-admin-token", headers=ADMIN)))
     return sent
@@ -272,7 +272,7 @@ def _compares_secrets_with_eq(function) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("function", [auth.TokenRegistry.authenticate, admin._guard])  # noqa: SLF001
+@pytest.mark.parametrize("function", [auth.TokenRegistry.authenticate, admin.guard])  # noqa: SLF001
 def test_token_checks_use_compare_digest_and_no_equality(function):
     assert _calls_compare_digest(function)
     assert _compares_secrets_with_eq(function) == []
@@ -343,7 +343,7 @@ def test_nosniff_on_every_kind_of_response(app_factory, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.extensions["insights_mock"].store, "most_viewed", broken)
+    monkeypatch.setattr(app.extensions["insights_mock"].default.store, "most_viewed", broken)
     responses[500] = client.get(MOST_VIEWED + "?limit=7", headers=ADMIN)  # not asked before: not cached
     for kind, response in responses.items():
         expected = kind if isinstance(kind, int) else 500 if kind == "forced 500" else 200
