@@ -109,7 +109,7 @@ def most_viewed_unsorted(factory, config) -> Flask:
 def view_not_counted(factory, config) -> Flask:
     """Recording a view answers as if it was stored (viewCount + 1) but stores nothing."""
     app = factory(config)
-    store = app.extensions[STATE_KEY].store
+    store = app.extensions[STATE_KEY].default.store  # the default session's: the one the suite's requests use
 
     def record_view(dashboard_id, user, at):
         at = at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -87,11 +87,9 @@ def mock_mapping_ids(settings: SuiteSettings, app=None, limit: int = 10) -> list
     reads them from the mock's own dataset (same seed as the target); deployments give --mapping-ids."""
     if app is None:
         app = load_factory(settings.app_factory)({"SEED": settings.mock_seed, "DB": None, "VALIDATE_RESPONSES": False})
-    state = app.extensions.get("insights_mock")
-    make_dataset = getattr(state, "make_dataset", None)
-    if make_dataset is None:
-        return []
-    return [m["mappingId"] for m in make_dataset().mappings[:limit]]
+    # The default session's data: the suite's requests name no session. An app without it is not the mock:
+    # an error here, not an empty list that would skip the mapping tests in silence.
+    return [m["mappingId"] for m in app.extensions["insights_mock"].default.make_dataset().mappings[:limit]]
 
 
 def free_port() -> int:
