@@ -15,13 +15,14 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 BUNDLE_DIR = os.path.join("mock_server", "_bundled")  # mock_server.resources.BUNDLE_DIR
-CONTRACT_FILES = ("openapi.yaml", "fixtures/**/*.yaml")  # relative to the project root (the build's cwd)
+CONTRACT_FILES = ("openapi.yaml", "operator-openapi.yaml", "fixtures/**/*.yaml")  # relative to the project root (the build's cwd)
 
 
 def _contract_sources() -> list[str]:
     sources = sorted({path for pattern in CONTRACT_FILES for path in glob(pattern, recursive=True)})
-    if "openapi.yaml" not in sources or os.path.join("fixtures", "tokens.yaml") not in sources:
-        raise SystemExit("insights-mock build: openapi.yaml and fixtures/tokens.yaml must be in the project root")
+    if {"openapi.yaml", "operator-openapi.yaml", os.path.join("fixtures", "tokens.yaml")} - set(sources):
+        raise SystemExit("insights-mock build: openapi.yaml, operator-openapi.yaml and fixtures/tokens.yaml must be "
+                         "in the project root")
     return sources
 
 

@@ -225,6 +225,19 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _operator_access(config: dict[str, Any]) -> str:
+    """Who may call /__admin/*: off loopback without a token it is locked, and the banner must not advertise
+    URLs that will only answer 401 without saying so."""
+    from .operator.admin import is_loopback
+
+    if config["ADMIN_TOKEN"] is not None:
+        return "  operator API: needs Authorization: Bearer $MOCK_ADMIN_TOKEN (health is open)"
+    if not is_loopback(config["HOST"]):
+        return (f"  operator API: LOCKED (401) on {config['HOST']}: set MOCK_ADMIN_TOKEN to unlock it "
+                "(health is open)")
+    return ""
+
+
 def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None = None) -> str:
     """The start-up banner; `port`: the one bound (--port 0 binds a free one), by default the configured."""
     url = _url(config["HOST"], config["PORT"] if port is None else port)
@@ -237,6 +250,7 @@ def banner(config: dict[str, Any], spec, tokens: TokenRegistry, port: int | None
         f"{'   reload: on' if config['RELOAD'] else ''}",
         f"  spec:   {url}/openapi.yaml   health: {url}/__admin/health   reset: POST {url}/__admin/reset",
         f"  journal: {url}/__admin/requests" if config["JOURNAL_SIZE"] else "",
+        _operator_access(config),
         (f"  sessions: header X-Mock-Session: NAME (or cookie mock_session) gives a test its own data; "
          f"up to {config['MAX_SESSIONS']}, list: {url}/__admin/sessions") if config["MAX_SESSIONS"] else "",
         f"  clock: frozen at {iso(config['NOW'])}" if config["FREEZE_CLOCK"] and config["NOW"] else

@@ -6,7 +6,9 @@ Per request (Prism-compatible where Prism has a syntax):
                                parameter of the operation
   Prefer: delay=250            wait 250 ms first (capped at MAX_DELAY_MS); replaces the server-wide latency
   Prefer: code=500, delay=100  both; several Prefer headers combine, the first mention of a key wins
-                               (RFC 7240); preferences we do not know (return=minimal, ...) are ignored
+                               (RFC 7240); preferences we do not know (return=minimal, ...) are ignored,
+                               but Prism's example= and dynamic= are a 400 that says what this mock
+                               supports: a team moving from Prism would otherwise get a silent 200
 Server-wide: LATENCY "50-300" (uniform, ms) or "100"; ERROR_RATE 0.05 (that share of API requests answer
 the documented 500). Both draw from one RNG seeded with SEED, behind a lock, so a sequence of requests
 gets the same delays and failures on every run with the same seed.
@@ -37,6 +39,13 @@ _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]"  # RFC 7230 tchar
 _PREFERENCE = re.compile(rf'\s*({_TOKEN}+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|{_TOKEN}*))?\s*')
 _CODE = re.compile(r"[1-5][0-9]{2}")
 _MS = re.compile(r"[0-9]{1,9}")
+# Prism's preferences that this mock cannot honour, and why (its answers come from its seeded data).
+PRISM_ONLY = {
+    "example": "answers come from the mock's seeded data, not from the spec's named examples "
+               "(a forced code= answers the operation's documented example for that code)",
+    "dynamic": "answers come from the mock's seeded data, the same on every run with one --seed, "
+               "never generated at random per request",
+}
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,8 @@ class Faults:
     def plan(self, prefer_headers: list[str], query, documented: tuple[int, ...]) -> FaultPlan:
         """Read Prefer and __code; raise BadRequest for malformed values or undocumented codes. On an operation
         that documents no 400 (the source lists none for recently/most viewed) nothing is refused: what cannot
-        be honoured is ignored, as RFC 7240 lets a server ignore a preference, and the answer is the normal one."""
+        be honoured is ignored, as RFC 7240 lets a server ignore a preference, and the answer is the normal one
+        (no Preference-Applied). That includes Prism's example= and dynamic=, refused elsewhere."""
         refuse = 400 in documented
         try:
             prefs = parse_prefer(prefer_headers)
@@ -146,6 +156,11 @@ class Faults:
             if refuse:
                 raise
             prefs = {}
+        for name in PRISM_ONLY:
+            if name in prefs and refuse:
+                raise _bad("header", "Prefer", f"{name}= is Prism's and not supported here: {PRISM_ONLY[name]}; "
+                           f"this mock supports code=<status> (documented here: {', '.join(map(str, documented))}; "
+                           "also as ?__code=) and delay=<ms>")
         code, source = None, None
         if "code" in prefs:
             code = self._honoured(refuse, self._code, prefs["code"], "header", "Prefer", documented)

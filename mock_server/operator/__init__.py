@@ -1,6 +1,7 @@
-"""The operator endpoints, the only part served by Flask: /__admin/* (admin.py), /docs (docs.py) and
-/openapi.yaml. They share the API's CORS policy, its error renderer, its access log and (but for
-/__admin, which is the developer looking, not the app) its journal."""
+"""The operator endpoints, the only part served by Flask: /__admin/* (admin.py; described by
+operator-openapi.yaml, served at /__admin/openapi.yaml), /docs (docs.py) and /openapi.yaml. They share the
+API's CORS policy, its error renderer, its access log and (but for /__admin, which is the developer looking,
+not the app) its journal."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from .. import access_log
 from ..http.cors import is_preflight
 from ..http.errors import render
 from ..journal import RAW_BODY_CAP
+from ..resources import data_root
 from ..state import EXTENSION, State
+
+
+OPERATOR_SPEC = "operator-openapi.yaml"  # beside openapi.yaml (setup.py bundles both)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -32,6 +37,11 @@ def operator_app(state: State, flask_config: dict[str, Any]) -> Flask:
     app.register_blueprint(sessions.blueprint())
     app.register_blueprint(docs.blueprint())
     app.add_url_rule("/openapi.yaml", endpoint="openapi", view_func=_serve_spec, methods=["GET"])
+    # The operator API's own description; outside the admin blueprint, so as open as /openapi.yaml: it holds
+    # no secret, and says how to unlock the rest.
+    operator_spec = (data_root() / OPERATOR_SPEC).read_bytes()
+    app.add_url_rule("/__admin/openapi.yaml", endpoint="operator_openapi", methods=["GET"],
+                     view_func=lambda: Response(operator_spec, mimetype="application/yaml"))
     # A person opening the mock's address in a browser wants the API reference, not a JSON 404.
     app.add_url_rule("/", endpoint="root", view_func=lambda: redirect("/docs", 302), methods=["GET"])
     app.before_request(_before)

@@ -12,8 +12,11 @@ Each acts on the session the request names (X-Mock-Session or the mock_session c
 without), as the API does; /__admin/sessions (sessions.py) lists and manages sessions by name.
 
 On a loopback HOST they are open (a developer's own machine), unless ADMIN_TOKEN is set. On any other
-HOST they need `Authorization: Bearer <ADMIN_TOKEN>`, and without an ADMIN_TOKEN they do not exist (404):
-a mock reachable from a network must not let anyone wipe its state.
+HOST they need `Authorization: Bearer <ADMIN_TOKEN>`, and without an ADMIN_TOKEN they are locked: a mock
+reachable from a network must not let anyone wipe its state. A locked operator API answers 401 naming
+MOCK_ADMIN_TOKEN, so whoever runs it in a container learns how to unlock it (a 404 said nothing).
+/__admin/health of the default session is always open: container probes and compose healthchecks carry
+no token, and it holds no secret (counts, scenario, settings); naming a session there is guarded as the rest.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from flask import Blueprint, Response, current_app, request
 from .. import journal as journal_mod
 from ..data import scenarios
 from . import json_response
-from ..errors import ApiError, BadRequest, NotFound, Unauthorized
-from ..sessions import Session
+from ..errors import ApiError, BadRequest, Unauthorized
+from ..sessions import DEFAULT, Session, requested_name
 from ..state import State
 from ..timestamps import iso
 
@@ -57,21 +60,36 @@ def blueprint() -> Blueprint:
     return bp
 
 
+ADMIN_CHALLENGE = 'Bearer realm="insights-admin"'
+LOCKED_MESSAGE = "Authentication required - The operator API is locked: this mock listens beyond loopback " \
+                 "and has no MOCK_ADMIN_TOKEN"
+LOCKED_DETAILS = [{"location": "header", "name": "Authorization",
+                   "message": "start the mock with MOCK_ADMIN_TOKEN=<a secret> in its environment and send "
+                              "Authorization: Bearer <that secret>; GET /__admin/health needs no token"}]
+
+
 def guard() -> None:
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS" or (request.endpoint == "admin.health" and _default_session()):
         return
     config = State.current().config
     token = config["ADMIN_TOKEN"]
     if token is None:
         if is_loopback(config["HOST"]):
             return
-        raise NotFound("Not Found - No operation at this path")
+        raise Unauthorized(LOCKED_MESSAGE, details=LOCKED_DETAILS, headers={"WWW-Authenticate": ADMIN_CHALLENGE})
     scheme, _, given = (request.headers.get("Authorization") or "").strip().partition(" ")
     expected = hashlib.sha256(token.encode()).digest()
     actual = hashlib.sha256(given.strip().encode()).digest()
     if scheme.lower() != "bearer" or not hmac.compare_digest(expected, actual):
-        raise Unauthorized("Authentication required - The admin endpoints need the admin token",
-                           headers={"WWW-Authenticate": 'Bearer realm="insights-admin"'})
+        raise Unauthorized("Authentication required - The operator API needs Authorization: Bearer "
+                           "<the value of MOCK_ADMIN_TOKEN>",
+                           headers={"WWW-Authenticate": ADMIN_CHALLENGE})
+
+
+def _default_session() -> bool:
+    """Whether the request names no session: open health is for probes of the default session only, so that
+    no unauthenticated caller can make sessions through it."""
+    return requested_name(request.environ) in (None, DEFAULT)
 
 
 def requested_session() -> Session:

@@ -115,3 +115,13 @@ def test_dev_py_installs_the_lock_of_each_command_and_rebuilds_when_one_changes(
     with (tmp_path / "pyproject.toml").open("a") as project:
         project.write("\n")
     assert run("serve") == [("create", "clear"), ("-r", "requirements/runtime.txt"), ("--no-deps", "-e", ".")]
+
+
+def test_the_container_lock_is_the_runtime_plus_the_postgres_extra_at_the_tested_versions():
+    """requirements/container.txt is what the Dockerfile installs (--no-deps: the lock is all of it)."""
+    container, runtime, test = pins("container.txt"), pins("runtime.txt"), pins("test.txt")
+    assert unmet(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["postgres"], container) == []
+    assert {name: v for name, v in runtime.items() if container.get(name) != v} == {}  # all the runtime, same pins
+    assert {name: v for name, v in container.items() if test.get(name) != v} == {}  # what the tests ran
+    for tool in ("pytest", "tox", "playwright", "schemathesis", "openapi-core"):
+        assert tool not in container, f"{tool} is a test tool: the image serves, it does not test"

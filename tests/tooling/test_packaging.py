@@ -36,7 +36,7 @@ BUILD_TIMEOUT_S = 300
 NOT_SOURCES = shutil.ignore_patterns(".venv", ".tox", ".git", "build", "dist", "*.egg-info", "__pycache__",
                                      "node_modules", ".hypothesis", ".pytest_cache", ".schemathesis", "reports",
                                      "*.db", "*.db-wal", "*.db-shm")
-CONTRACT = sorted([Path("openapi.yaml"), *(p.relative_to(ROOT) for p in (ROOT / "fixtures").rglob("*.yaml"))])
+CONTRACT = sorted([Path("openapi.yaml"), Path("operator-openapi.yaml"), *(p.relative_to(ROOT) for p in (ROOT / "fixtures").rglob("*.yaml"))])
 SCENARIOS = sorted(p.stem for p in (ROOT / "fixtures" / "scenarios").glob("*.yaml"))
 
 
@@ -137,6 +137,8 @@ def test_the_installed_server_serves_the_contract_from_outside_the_checkout(inst
                 time.sleep(0.1)
         spec = requests.get(base + "/openapi.yaml", timeout=10)
         assert spec.status_code == 200 and spec.content == (ROOT / "openapi.yaml").read_bytes()
+        operator = requests.get(base + "/__admin/openapi.yaml", timeout=10)  # from the bundle too
+        assert operator.status_code == 200 and operator.content == (ROOT / "operator-openapi.yaml").read_bytes()
         viewed = requests.get(base + PREFIX + "/dashboard/recently-viewed", headers=bearer("mock-admin-token"),
                               timeout=10)
         assert viewed.status_code == 200, viewed.text

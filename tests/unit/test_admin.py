@@ -51,11 +51,36 @@ def test_is_loopback(host, loopback):
     assert is_loopback(host) is loopback
 
 
-def test_off_loopback_without_an_admin_token_the_endpoints_do_not_exist(app_factory):
+def test_off_loopback_without_an_admin_token_the_operator_api_is_locked_and_says_how_to_unlock_it(app_factory):
     client = app_factory(HOST="0.0.0.0").test_client()
-    for response in (client.get("/__admin/health"), client.post("/__admin/reset")):
-        assert response.status_code == 404
-        assert response.json["error"] == "not_found"
+    for response in (client.post("/__admin/reset"), client.get("/__admin/scenario"),
+                     client.get("/__admin/requests"), client.delete("/__admin/requests", headers=ADMIN)):
+        assert response.status_code == 401
+        assert response.json["error"] == "invalid_token"
+        assert "MOCK_ADMIN_TOKEN" in response.json["message"]
+        assert "MOCK_ADMIN_TOKEN" in response.json["details"][0]["message"]
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="insights-admin"'
+
+
+def test_open_health_is_the_default_sessions_only_so_no_one_makes_sessions_through_it(app_factory):
+    client = app_factory(HOST="0.0.0.0").test_client()
+    response = client.get("/__admin/health", headers={"X-Mock-Session": "test-7"})
+    assert response.status_code == 401 and "MOCK_ADMIN_TOKEN" in response.json["message"]
+    assert client.get("/__admin/health", headers={"X-Mock-Session": "default"}).status_code == 200
+    client.set_cookie("mock_session", "test-7")  # the cookie names a session as the header does
+    assert client.get("/__admin/health").status_code == 401
+    unlocked = app_factory(HOST="0.0.0.0", ADMIN_TOKEN="s3cret-admin").test_client()
+    named = unlocked.get("/__admin/health", headers={"X-Mock-Session": "test-7", **bearer("s3cret-admin")})
+    assert named.status_code == 200 and named.json["session"] == "test-7"
+
+
+@pytest.mark.parametrize("extra", [{}, {"ADMIN_TOKEN": "s3cret-admin"}])
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_health_is_open_for_probes_locked_or_not(app_factory, host, extra):
+    client = app_factory(HOST=host, **extra).test_client()
+    response = client.get("/__admin/health")
+    assert response.status_code == 200 and response.json["status"] == "ok"
+    assert "s3cret-admin" not in response.get_data(as_text=True)
 
 
 def test_off_loopback_the_admin_token_is_required(app_factory):
@@ -66,14 +91,15 @@ def test_off_loopback_the_admin_token_is_required(app_factory):
     assert client.post("/__admin/reset", headers=bearer("wrong")).status_code == 401
     assert client.post("/__admin/reset", headers=ADMIN).status_code == 401  # API tokens are not admin tokens
     assert client.post("/__admin/reset", headers=bearer("s3cret-admin")).status_code == 200
-    assert client.get("/__admin/health", headers={"Authorization": "bearer s3cret-admin"}).status_code == 200
+    assert client.get("/__admin/scenario", headers={"Authorization": "bearer s3cret-admin"}).status_code == 200
     assert "s3cret-admin" not in missing.get_data(as_text=True)
+    assert "MOCK_ADMIN_TOKEN" in missing.json["message"]  # which secret, not its value
 
 
 def test_a_set_admin_token_is_required_on_loopback_too(app_factory):
     client = app_factory(ADMIN_TOKEN="s3cret-admin").test_client()
-    assert client.get("/__admin/health").status_code == 401
-    assert client.get("/__admin/health", headers=bearer("s3cret-admin")).status_code == 200
+    assert client.get("/__admin/scenario").status_code == 401
+    assert client.get("/__admin/scenario", headers=bearer("s3cret-admin")).status_code == 200
 
 
 def test_admin_preflight_needs_no_token(app_factory):

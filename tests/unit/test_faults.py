@@ -70,6 +70,11 @@ def test_plan_reads_code_and_delay():
     (["delay=-5"], {}, "delay must be a whole number of milliseconds"),
     (["delay=1.5"], {}, "delay must be a whole number of milliseconds"),
     (["delay=soon"], {}, "delay must be a whole number of milliseconds"),
+    # Prism's: refused rather than silently ignored, naming what is supported instead
+    (["example=empty"], {}, "example= is Prism's and not supported here"),
+    (["dynamic=true"], {}, "dynamic= is Prism's and not supported here"),
+    (["code=200, dynamic=false"], {}, "supports code=<status> (documented here: 200, 400, 401, 403, 500"),
+    (["delay=10", 'example="a b"'], {}, "not from the spec's named examples"),
 ])
 def test_bad_fault_values_are_refused(prefer, query, message):
     faults = Faults(seed=1, latency=None, error_rate=0)
@@ -221,3 +226,15 @@ def test_reset_restarts_the_fault_sequence(app_factory):
     first = [client.get(url("/dashboard/most-viewed?limit=1"), headers=ADMIN).status_code for _ in range(20)]
     client.post("/__admin/reset")
     assert first == [client.get(url("/dashboard/most-viewed?limit=1"), headers=ADMIN).status_code for _ in range(20)]
+
+
+@pytest.mark.parametrize("prefer", ["example=notFound", "dynamic=true", "code=500, example=serverError"])
+def test_prisms_preferences_are_a_400_in_the_error_body_even_without_a_token(client, prefer):
+    response = client.get(url("/dashboard/most-viewed"), headers={"Prefer": prefer})
+    assert response.status_code == 400
+    body = response.json
+    assert body["error"] == "bad_request" and body["status"] == 400
+    detail = body["details"][0]
+    assert detail["location"] == "header" and detail["name"] == "Prefer"
+    assert "Prism's" in detail["message"] and "code=<status>" in detail["message"] and "delay=<ms>" in detail["message"]
+    assert "Preference-Applied" not in response.headers

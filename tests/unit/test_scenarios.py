@@ -352,7 +352,7 @@ def test_the_scenario_endpoints_are_guarded_like_the_others(app_factory):
     assert client.post("/__admin/scenario", json={"name": "empty"}).status_code == 401
     assert client.post("/__admin/scenario", json={"name": "empty"},
                        headers=bearer("s3cret-admin")).status_code == 200
-    assert app_factory(HOST="0.0.0.0").test_client().get("/__admin/scenario").status_code == 404
+    assert app_factory(HOST="0.0.0.0").test_client().get("/__admin/scenario").status_code == 401  # locked
 
 
 # --- several processes on one database ----------------------------------------------------------------------
