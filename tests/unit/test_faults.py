@@ -230,7 +230,7 @@ def test_reset_restarts_the_fault_sequence(app_factory):
 
 @pytest.mark.parametrize("prefer", ["example=notFound", "dynamic=true", "code=500, example=serverError"])
 def test_prisms_preferences_are_a_400_in_the_error_body_even_without_a_token(client, prefer):
-    response = client.get(url("/dashboard/most-viewed"), headers={"Prefer": prefer})
+    response = client.get(url(f"/dashboard/{UNKNOWN_UUID}/stats"), headers={"Prefer": prefer})
     assert response.status_code == 400
     body = response.json
     assert body["error"] == "bad_request" and body["status"] == 400
@@ -238,3 +238,11 @@ def test_prisms_preferences_are_a_400_in_the_error_body_even_without_a_token(cli
     assert detail["location"] == "header" and detail["name"] == "Prefer"
     assert "Prism's" in detail["message"] and "code=<status>" in detail["message"] and "delay=<ms>" in detail["message"]
     assert "Preference-Applied" not in response.headers
+
+
+@pytest.mark.parametrize("prefer", ["example=notFound", "dynamic=true"])
+def test_prisms_preferences_are_ignored_where_the_source_lists_no_400(client, prefer):
+    """Most viewed documents no 400 (the source lists none): RFC 7240 lets a server ignore a preference, and
+    the answer is the normal one, saying nothing was applied."""
+    response = client.get(url("/dashboard/most-viewed"), headers={"Prefer": prefer, **ADMIN})
+    assert response.status_code == 200 and "Preference-Applied" not in response.headers
