@@ -53,7 +53,7 @@ def ran(counts) -> dict[str, int]:
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=500"}, 500, "faults"),
     ("GET", "/dashboard/most-viewed", {"Prefer": "code=200"}, 200, "faults"),
     ("GET", "/no/such/path", ADMIN, 404, "route"),
-    ("GET", "/dashboard/most-viewed", {**ADMIN, "X-Mock-Session": "no spaces"}, 400, "session"),
+    ("GET", f"/dashboard/{UNKNOWN_UUID}/stats", {**ADMIN, "X-Mock-Session": "no spaces"}, 400, "session"),
     ("GET", "/dashboard/most-viewed", {**ADMIN, "X-Mock-Session": "test-7"}, 200, "respond"),
     ("OPTIONS", "/dashboard/most-viewed", {"Origin": "http://localhost:5173",
                                           "Access-Control-Request-Method": "GET"}, 200, "cors"),
