@@ -11,7 +11,7 @@ from __future__ import annotations
 import schemathesis
 from schemathesis import GenerationMode
 
-from contract_tests import checks, reporting, spec
+from contract_tests import assumptions, checks, reporting, spec
 from contract_tests.settings import SuiteSettings
 from contract_tests.verdict import COVERAGE
 
@@ -71,6 +71,7 @@ def load(settings: SuiteSettings, modes: list[GenerationMode]) -> schemathesis.B
     @schema.hook
     def after_validate(context, case, response, results):
         reporting.record_check_results(results)
+        assumptions.LEDGER.record(case, response, results)
         COVERAGE.observe(case, response, results, principal.token if principal is not None else None)
 
     return schema

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from contract_tests import spec
+from contract_tests import assumptions, spec
 from contract_tests.verdict import COVERAGE
 
 _CURL_TOKEN = re.compile(r"'Authorization: Bearer \[Filtered\]'")
@@ -85,7 +85,9 @@ class RunReport:
         self.settings = settings
         self.report_path = report_path
         self.failures: list[dict] = []
+        self.assumed: list[dict] = []  # tests xfailed: every failure rests on an x-assumption (assumptions.py)
         self.stats: dict[str, int] = {}
+        self.extra_writers: list = []  # callables(report_dir) -> [paths]: calibration, HAR
 
     def add_failure(self, item, call, report) -> None:
         from contract_tests import reporting
@@ -99,6 +101,11 @@ class RunReport:
         text = readable(message)
         self.failures.append({"test": report.nodeid, "when": report.when, "rules": rules, "example": text,
                               "operation": operation_of_failure(report.nodeid, text)})
+
+    def add_assumed(self, item, call, report, findings) -> None:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        text = readable(str(exc) if exc is not None and str(exc).strip() else report.longreprtext)
+        self.assumed.append(assumptions.entry(report.nodeid, findings, text))
 
     def finish(self, stats: dict[str, int]) -> None:
         self.stats = stats
@@ -128,13 +135,16 @@ class RunReport:
             for rule, ops in sorted(self.grouped().items()):
                 first = next(iter(ops.values()))[0]
                 lines.append(f"  {rule}: {', '.join(sorted(ops))}; e.g. {first['test']}")
-        return lines
+        return lines + assumptions.terminal_lines(self.assumed)
 
     def write_all(self) -> list[Path]:
         written = []
         if self.report_path is not None:
             written.append(self.write_markdown(self.report_path))
             written.append(self.write_html(Path(self.report_path).with_suffix(".html")))
+        directory = self.settings.report_dir or (Path(self.report_path).parent if self.report_path else None)
+        for writer in self.extra_writers if directory is not None else ():
+            written += writer(Path(directory))
         return written
 
     def write_markdown(self, path) -> Path:
@@ -158,6 +168,7 @@ class RunReport:
                     more = f" (and {len(failures) - 1} more failing test(s))" if len(failures) > 1 else ""
                     out += [f"#### {op}", "", f"Example: `{failures[0]['test']}`{more}", "", "```",
                             failures[0]["example"], "```", ""]
+        out += assumptions.markdown_lines(self.assumed)
         out += ["## Coverage", "", "```", *COVERAGE.lines(), "```", ""]
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
         return path
@@ -193,6 +204,7 @@ class RunReport:
             + "".join(f"<th>{e(r)}</th>" for r in rules) + f"</tr>{rows}</table>"
             + (f"<h2>Failures (one example per rule and operation)</h2>{examples}" if examples else
                "<p>No contract violation found in what was checked.</p>")
+            + assumptions.html_section(self.assumed)
             + "</body></html>")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")

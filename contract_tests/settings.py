@@ -57,6 +57,8 @@ OPTIONS = [
     ("--max-rps", "CONTRACT_MAX_RPS", "float", f"requests per second over HTTP (default {DEFAULT_REMOTE_RPS:g} for non-local URLs, unlimited locally; 0 = unlimited)"),
     ("--contract-report", "CONTRACT_REPORT", "str", "write a markdown summary of the run (failures with curl reproducers) to this path"),
     ("--report-dir", "CONTRACT_REPORT_DIR", "str", "write contract.md, contract.html and junit.xml here (an existing file is never overwritten: a numbered name is used)"),
+    # Not --strict: pytest owns that name (its strict mode); pytest's --strict also makes the suite strict.
+    ("--contract-strict", "CONTRACT_STRICT", "flag", "against --base-url, also fail the run on failures that rest only on the spec's x-assumption marks (in-process and --serve-mock are always strict; pytest's own --strict implies it)"),
     ("--allow-partial", "CONTRACT_ALLOW_PARTIAL", "flag", "do not fail the run when fewer than all operations were exercised with a valid token, or a test was skipped for lack of a token"),
     ("--header", "CONTRACT_HEADERS", "list", "extra header 'Name: value' on every request to the target (repeatable; the env var takes one per line), e.g. a gateway key or a tenant"),
     ("--oauth-token-url", "CONTRACT_OAUTH_TOKEN_URL", "str", "fetch the read-write token from this OAuth2 token endpoint (client credentials grant), refreshed before it expires"),
@@ -154,6 +156,12 @@ class SuiteSettings:
     report_dir: Path | None = None
     allow_partial: bool = False
     headers: tuple[tuple[str, str], ...] = ()  # extra headers on every HTTP request to the target
+    strict: bool = False  # --strict: assumed failures fail a --base-url run too
+
+    @property
+    def excuses_assumptions(self) -> bool:
+        """A deployment may differ from what the spec only assumes (x-assumption); the mock, ours, may not."""
+        return self.base_url is not None and not self.strict
 
     @property
     def in_process(self) -> bool:
@@ -241,6 +249,7 @@ def from_pytest_config(config) -> SuiteSettings:
         report_dir=Path(report_dir) if report_dir else None,
         allow_partial=_flag(_raw(config, "--allow-partial", "CONTRACT_ALLOW_PARTIAL") or False),
         headers=headers,
+        strict=_flag(_raw(config, "--contract-strict", "CONTRACT_STRICT") or False) or bool(config.getoption("strict", False)),
     )
 
 
