@@ -10,6 +10,8 @@ from contract_tests.client import ApiClient, discover
 from contract_tests.probe import ProbeResult, probe
 from contract_tests.reporting import RunReport, unique_path
 from contract_tests.target import ServedMock, Target, mock_mapping_ids
+from contract_tests.calibration import CALIBRATION
+from contract_tests.har import RECORDER
 from contract_tests.verdict import COVERAGE
 
 _REPORT_KEY = pytest.StashKey[RunReport]()
@@ -47,7 +49,13 @@ def pytest_configure(config):
     if config.option.xmlpath:
         # One JUnit file per run, never overwritten: both tox commands given one --junitxml keep their results.
         config.option.xmlpath = str(unique_path(config.option.xmlpath))
-    config.stash[_REPORT_KEY] = RunReport(active, report_path)
+    config.stash[_REPORT_KEY] = run_report = RunReport(active, report_path)
+    # Calibration describes a deployment (the in-process mock is the spec's own); HAR/NDJSON any run with reports.
+    CALIBRATION.__init__()
+    CALIBRATION.enabled = not active.in_process
+    RECORDER.__init__()
+    RECORDER.enabled = active.report_dir is not None or report_path is not None
+    run_report.extra_writers += [CALIBRATION.write, RECORDER.write]
     config.pluginmanager.register(_Selection(), "contract-selection")
     COVERAGE.reset()
 
@@ -194,6 +202,7 @@ def require_writes(settings) -> None:
 def pytest_runtest_setup(item):
     reporting.failed_checks.clear()
     assumptions.LEDGER.clear()
+    RECORDER.current_test = item.nodeid
     # The judges' unit tests feed crafted answers to the checks: those are not checks of the target.
     COVERAGE.recording = item.get_closest_marker("self_test") is None
 
