@@ -3,7 +3,8 @@
 The spec states what the vendor's page and FACTS.md say and marks the rest `x-assumption` (docs/ASSUMPTIONS.md).
 Against a deployment (--base-url) a failure that rests only on such marks is a question for the vendor, not
 drift: conftest turns a test whose every failure is assumed into an xfail ("assumed by the spec, not confirmed
-by this deployment") unless --strict; in-process and with --serve-mock every failure stays a failure.
+by this deployment") unless --contract-strict (CONTRACT_STRICT=1); in-process and with --serve-mock every
+failure stays a failure (the report still says which ones rest only on assumptions).
 
 How a failure finds its assumption(s), first match wins:
 1. the check says so itself: it raises `AssumedFailure` (or any exception with an `assumptions` attribute) --
@@ -359,7 +360,7 @@ def excuse(findings: list[Finding]) -> str:
     for f in findings:
         marks = "; ".join(a.label() for a in f.assumptions)
         parts.append(f"{f.rule}{f' ({f.part})' if f.part else ''} rests on {marks}")
-    return f"{TITLE} (--strict fails it): " + " | ".join(dict.fromkeys(parts))
+    return f"{TITLE} (--contract-strict fails it): " + " | ".join(dict.fromkeys(parts))
 
 
 def entry(nodeid: str, findings: list[Finding], example: str) -> dict:
@@ -378,7 +379,7 @@ def grouped(entries: list[dict]) -> dict[str, list[tuple[dict, Finding]]]:
 def terminal_lines(entries: list[dict]) -> list[str]:
     if not entries:
         return []
-    lines = [f"{TITLE} ({len(entries)} test(s) xfailed; --strict / CONTRACT_STRICT=1 fails them):"]
+    lines = [f"{TITLE} ({len(entries)} test(s) xfailed; --contract-strict / CONTRACT_STRICT=1 fails them):"]
     for rule, pairs in sorted(grouped(entries).items()):
         marks = sorted({a.number for _, f in pairs for a in f.assumptions})
         lines.append(f"  {rule}: rests on assumption(s) {', '.join(f'#{n}' for n in marks)}; e.g. {pairs[0][0]['test']}")
@@ -390,7 +391,7 @@ def markdown_lines(entries: list[dict]) -> list[str]:
         return []
     out = [f"## {TITLE[0].upper()}{TITLE[1:]}", "",
            "These failures rest only on constraints openapi.yaml marks `x-assumption` (docs/ASSUMPTIONS.md): a "
-           "question for the vendor before they are a bug. They do not fail the run; `--strict` makes them fail.", "",
+           "question for the vendor before they are a bug. They do not fail the run; `--contract-strict` makes them fail.", "",
            "| rule | part | assumption(s) | tests |", "|---|---|---|---|"]
     by_rule = grouped(entries)
     for rule, pairs in sorted(by_rule.items()):
@@ -417,5 +418,5 @@ def html_section(entries: list[dict]) -> str:
         f"<tr><td>{e(rule)}</td><td>{e('; '.join(dict.fromkeys(a.label() for _, f in pairs for a in f.assumptions)))}"
         f"</td><td>{e(pairs[0][0]['test'])}</td><td><pre>{e(pairs[0][1].seen[:400])}</pre></td></tr>"
         for rule, pairs in sorted(grouped(entries).items()))
-    return (f"<h2>{e(TITLE[0].upper() + TITLE[1:])}</h2><p>Not failing the run (--strict fails them).</p>"
+    return (f"<h2>{e(TITLE[0].upper() + TITLE[1:])}</h2><p>Not failing the run (--contract-strict fails them).</p>"
             f"<table><tr><th>rule</th><th>assumption(s)</th><th>e.g.</th><th>seen</th></tr>{rows}</table>")

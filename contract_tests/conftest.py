@@ -210,15 +210,20 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.failed and report.when == "call" and loader.active().excuses_assumptions:
+    assumed = None
+    if report.failed and report.when == "call":
         findings = assumptions.LEDGER.findings_for(call.excinfo.value if call.excinfo is not None else None)
-        if findings and all(f.assumed for f in findings):
-            # Not a silent pass: an xfail, shown in the terminal, JUnit (skipped, pytest.xfail) and the reports.
-            item.config.stash[_REPORT_KEY].add_assumed(item, call, report, findings)
-            report.outcome, report.wasxfail = "skipped", assumptions.excuse(findings)
-            return report
+        assumed = findings if findings and all(f.assumed for f in findings) else None
+    if assumed and loader.active().excuses_assumptions:
+        # Not a silent pass: an xfail, shown in the terminal, JUnit (skipped, pytest.xfail) and the reports.
+        item.config.stash[_REPORT_KEY].add_assumed(item, call, report, assumed)
+        report.outcome, report.wasxfail = "skipped", assumptions.excuse(assumed)
+        return report
     if report.failed:
-        item.config.stash[_REPORT_KEY].add_failure(item, call, report)
+        run_report = item.config.stash[_REPORT_KEY]
+        run_report.add_failure(item, call, report)
+        if assumed:  # strict: still a failure, but the reader learns it rests only on assumptions
+            run_report.failures[-1]["assumed"] = assumptions.excuse(assumed)
     elif report.skipped and item.get_closest_marker("self_test") is None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         COVERAGE.skip(reason.removeprefix("Skipped: "), report.nodeid)

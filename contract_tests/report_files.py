@@ -166,7 +166,8 @@ class RunReport:
                 out += [f"### `{rule}`", ""]
                 for op, failures in sorted(ops.items()):
                     more = f" (and {len(failures) - 1} more failing test(s))" if len(failures) > 1 else ""
-                    out += [f"#### {op}", "", f"Example: `{failures[0]['test']}`{more}", "", "```",
+                    note = [f"Rests only on x-assumption(s): {failures[0]['assumed']}", ""] if failures[0].get("assumed") else []
+                    out += [f"#### {op}", "", f"Example: `{failures[0]['test']}`{more}", "", *note, "```",
                             failures[0]["example"], "```", ""]
         out += assumptions.markdown_lines(self.assumed)
         out += ["## Coverage", "", "```", *COVERAGE.lines(), "```", ""]

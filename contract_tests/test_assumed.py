@@ -168,7 +168,8 @@ def run_against(stand_in: str, workdir, *extra: str, select: str = "most") -> di
     broken, _, assumed = markdown.partition("## Assumed by the spec")
     return {"rc": result.returncode, "output": result.stdout[-8000:] + result.stderr[-3000:], "dir": report_dir,
             "broken": set(re.findall(r"^\| `([^`]+)` \| \d+ \| \d+ \|", broken, re.M)),
-            "assumed": set(re.findall(r"^\| `([^`]+)` \|", assumed, re.M)), "assumed_text": assumed}
+            "assumed": set(re.findall(r"^\| `([^`]+)` \|", assumed, re.M)), "assumed_text": assumed,
+            "markdown": markdown}
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +205,7 @@ def test_strict_fails_the_run_on_assumed_details(stand_in_runs):
     assert run["rc"] == 1, run["output"]
     assert {"most_viewed_order", "response_schema_conformance"} <= run["broken"]
     assert run["assumed"] == set()
+    assert "Rests only on x-assumption(s)" in run["markdown"]  # the reader still learns why
 
 
 @pytest.mark.meta
@@ -212,3 +214,5 @@ def test_a_stated_fact_broken_fails_without_strict(stand_in_runs):
     run = stand_in_runs["stated"]
     assert run["rc"] == 1, run["output"]
     assert "most_viewed_order" in run["broken"] and "most_viewed_order" not in run["assumed"]
+    assert "Rests only on x-assumption(s): " + assumptions.TITLE + " (--contract-strict fails it): most_viewed_order" \
+        not in run["markdown"]
