@@ -250,13 +250,13 @@ def test_ceiling_runs_with_the_mock_s_gunicorn_settings():
 
 # --- live: the ceiling under gunicorn, driven by wrk for one second ------------------------------
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_wrk_drives_the_ceiling(tmp_path):
+    _need("wrk")
     bodies = {"GET /api/x": json.dumps({"data": [], "message": "ok"}),
               "POST /api/v": json.dumps({"data": {"viewCount": 7}, "message": "ok"})}
     (tmp_path / "bodies.json").write_text(json.dumps(bodies))
     port = h.free_port()
-    env = dict(__import__("os").environ, BENCH_CEILING_BODIES=str(tmp_path / "bodies.json"))
+    env = dict(os.environ, BENCH_CEILING_BODIES=str(tmp_path / "bodies.json"))
     server = h.Server("ceiling", run.ceiling_argv(port, 1), port, env=env, log_path=tmp_path / "ceiling.log")
     settings = h.WrkSettings(duration=1, warmup=0, connections=4, threads=1, timeout=5)
     with server:
@@ -522,6 +522,16 @@ def _run_script(script: str, args: list[str], out: Path) -> dict:
     return {"report": json.loads(written[0].read_text()), "stdout": proc.stdout}
 
 
+def _need(tool: str) -> None:
+    """The load generators come from Debian; CI installs them and sets INSIGHTS_MOCK_REQUIRE_BENCH_TOOLS=1, so
+    a missing one fails there instead of skipping the bench's only end-to-end runs."""
+    if shutil.which(tool) is None:
+        message = f"{tool} is not installed (apt-get install {tool})"
+        if os.environ.get("INSIGHTS_MOCK_REQUIRE_BENCH_TOOLS") == "1":
+            pytest.fail(message + ", and INSIGHTS_MOCK_REQUIRE_BENCH_TOOLS=1 requires it")
+        pytest.skip(message)
+
+
 def _skip_unless_ran(report: dict, name: str) -> dict:
     info = report["servers"].get(name)
     assert info is not None, f"{name} was asked for and is neither measured nor skipped"
@@ -533,8 +543,7 @@ def _skip_unless_ran(report: dict, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+    _need("wrk")
     return _run_script("run.py", ["--quick", "--servers", "mock,mock-postgres,flask-floor", "--ops",
                                   "stats,stats+origin,view", "--no-install"], tmp_path_factory.mktemp("run"))
 
@@ -564,8 +573,7 @@ def test_run_quick_measures_mock_postgres_when_it_can(quick_run):
 
 @pytest.fixture(scope="module")
 def fixed_rate_run(tmp_path_factory):
-    if shutil.which("hey") is None:
-        pytest.skip("hey is not installed (apt-get install hey)")
+    _need("hey")
     return _run_script("fixed_rate.py", ["--quick", "--servers", "mock,mock-postgres,flask-floor,prism-static",
                                          "--no-install"], tmp_path_factory.mktemp("fixed-rate"))
 
