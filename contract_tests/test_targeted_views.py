@@ -246,3 +246,29 @@ def test_view_with_an_upper_case_id_counts_on_the_dashboard(api, discovered, set
     violated(ID_RULE, then == total + 1 if api.target.exclusive else then >= total + 1,
              f"a view of {value.upper()} took the stats of {value.lower()} from {total} to {then} views",
              view_response, response)
+
+
+def test_view_body_is_ignored(api, discovered, settings, fresh_state):
+    """recordDashboardView takes no body, "a body, if sent, is ignored": a body claiming another dashboard, count
+    and time changes nothing - the answer is the plain view of the path's dashboard, counted once."""
+    require_writes(settings, ("view_body_ignored",))
+    value = discovered.busiest_dashboard or (discovered.dashboards[0]["dashboardId"] if discovered.dashboards else None)
+    if not value:
+        pytest.skip(no_data(settings, "view_body_ignored", "no dashboard is known"))
+    _, before = api.ok(checks.STATS, path={"dashboardId": value})
+    case = api.case(checks.RECORD_VIEW, path={"dashboardId": value})
+    case.body = {"dashboardId": str(uuid.uuid4()), "viewCount": 1_000_000, "viewedAt": "2000-01-01T00:00:00.000Z"}
+    case.media_type = "application/json"
+    response = case.call(**api.target.call_kwargs())
+    case.validate_response(response, transport_kwargs=api.target.call_kwargs())
+    view = (checks.body(response) or {}).get("data") or {}
+    total = before["data"]["totalViews"]
+    counted = view.get("viewCount") == total + 1 if api.target.exclusive else (view.get("viewCount") or 0) >= total + 1
+    violated(
+        "view_body_ignored",
+        response.status_code == 200 and checks.same_id(view.get("dashboardId"), value) and counted
+        and not str(view.get("viewedAt", "")).startswith("2000-"),
+        f"a view of {value} sent with a body answered {response.status_code} with {view}; the body must be "
+        f"ignored (the dashboard had {total} views)",
+        response,
+    )
