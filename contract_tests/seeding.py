@@ -60,15 +60,13 @@ def no_data(settings, rules: str | tuple[str, ...], what: str, remedy: str | Non
     """The skip reason of a test that found no data for `rules`: names them, what was missing, and the remedy
     (`remedy` for data no write of the API makes)."""
     rules = (rules,) if isinstance(rules, str) else rules
-    if remedy is not None:
-        pass
-    elif not settings.writes_allowed:
+    if remedy is None and not settings.writes_allowed:
         remedy = "rerun with --allow-writes (CONTRACT_ALLOW_WRITES=1) so the suite records views to make it"
-    elif not settings.dashboard_ids:
-        remedy = ("the suite recorded views, but knows no existing dashboard to view (no operation lists "
+    elif remedy is None and not settings.dashboard_ids:
+        remedy = ("the suite may record views but knows no existing dashboard to view (no operation lists "
                   "dashboards): set CONTRACT_DASHBOARD_IDS (--dashboard-ids)")
-    else:
-        remedy = "the suite recorded views and still found too little"
+    elif remedy is None:
+        remedy = "the suite recorded views on --dashboard-ids and still found too little"
     return f"{', '.join(rules)}: {NO_DATA}: {what}; {remedy}"
 
 
