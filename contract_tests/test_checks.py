@@ -348,8 +348,10 @@ def test_writes_need_consent_on_shared_deployments():
 
 
 def test_ids_match_the_path_in_any_case():
-    stats = {"data": {**_stats({}, 0)["data"], "dashboardId": D1}, "message": "ok"}
-    assert passes(checks.ids_match_request, exchange(checks.STATS, stats, path={"dashboardId": D1.upper()}))
+    lettered = "3f2b8c1e-6a47-4d0b-9b1e-2c5d7a9e4f10"  # hex letters, so that its cases differ
+    stats = {"data": {**_stats({}, 0)["data"], "dashboardId": lettered}, "message": "ok"}
+    for spelling in (lettered.upper(), "3F2B8C1E-6A47-4d0b-9b1e-2c5d7a9e4f10"):
+        assert passes(checks.ids_match_request, exchange(checks.STATS, stats, path={"dashboardId": spelling}))
     assert not passes(checks.ids_match_request, exchange(checks.STATS, stats, path={"dashboardId": D2.upper()}))
 
 
