@@ -44,6 +44,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of a process tree so far: what a start-up costs, much less disturbed by other
+    load on a shared machine than the wall time (the figure to compare across runs on a busy machine)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in h.process_tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
 def start_once(args: argparse.Namespace, mode: str, work: Path) -> dict:
     """One start-up of `mode`: seconds to the `listening on` line, peak memory, then the server is stopped."""
     exe = args.root / ".venv" / "bin" / "insights-mock"
@@ -65,6 +80,7 @@ def start_once(args: argparse.Namespace, mode: str, work: Path) -> dict:
             match = _LISTENING.search(line)
             if match and "url" not in found:
                 found["ready_s"] = time.perf_counter() - t0
+                found["cpu_s"] = tree_cpu_s(proc.pid)
                 found["url"] = match.group(1).decode()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -87,7 +103,8 @@ def start_once(args: argparse.Namespace, mode: str, work: Path) -> dict:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, 9)
     peak = max(memory["peak_tree_rss_mb"], memory["peak_process_hwm_mb"])
-    return {"mode": mode, "argv": argv, "ready_s": round(found["ready_s"], 2), "health": health.status,
+    return {"mode": mode, "argv": argv, "ready_s": round(found["ready_s"], 2),
+            "cpu_s": round(found["cpu_s"], 2), "health": health.status,
             "counts": counts, "peak_mb": peak, "memory": memory,
             "db_file_mb": round((work / "large.db").stat().st_size / 2**20, 1) if mode == "db" else None}
 
@@ -102,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="startup-large-") as work:
             h.log(f"{mode}: starting {args.views:,} views + {args.audit_logs:,} audit entries from {args.root}")
             run = start_once(args, mode, Path(work))
-            h.log(f"  ready in {run['ready_s']:.2f} s, peak {run['peak_mb']:.0f} MB, health {run['health']}")
+            h.log(f"  ready in {run['ready_s']:.2f} s ({run['cpu_s']:.2f} s of CPU), peak {run['peak_mb']:.0f} MB, health {run['health']}")
             runs.append(run)
-    rows = [[r["mode"], h.fmt(r["ready_s"]), h.fmt(r["peak_mb"], ".0f"), str(r["health"]),
+    rows = [[r["mode"], h.fmt(r["ready_s"]), h.fmt(r["cpu_s"]), h.fmt(r["peak_mb"], ".0f"), str(r["health"]),
              h.verdict(r["ready_s"] < TARGETS["ready_max_s"]), h.verdict(r["peak_mb"] < TARGETS["peak_rss_max_mb"])]
             for r in runs]
-    print(h.table(rows, ["mode", "ready s", "peak MB", "health",
+    print(h.table(rows, ["mode", "ready s", "CPU s", "peak MB", "health",
                          f"< {TARGETS['ready_max_s']:g} s", f"< {TARGETS['peak_rss_max_mb']:g} MB"]))
     path = h.write_json("startup_large", {"root": str(args.root), "targets": TARGETS, "runs": runs,
                                           "machine": h.machine_info()}, args.out)
