@@ -32,6 +32,7 @@ import postgres  # noqa: E402
 import run  # noqa: E402
 import scaling  # noqa: E402
 import serve_ceiling  # noqa: E402
+import startup_large  # noqa: E402
 from ceiling import create_app, create_flask_app  # noqa: E402
 
 # wrk 4.1.0 against Prism 5.16 (static), 32 connections
@@ -213,6 +214,19 @@ def test_scaling_sizes():
     assert [scaling.parse_size(s) for s in ("1k", "10K", "100k", "1M", "2500")] == [1000, 10000, 100000,
                                                                                    1000000, 2500]
     assert [scaling.size_label(n) for n in (1000, 1000000, 2500)] == ["1k", "1M", "2500"]
+
+
+def test_startup_large_times_both_modes_to_the_listening_line(tmp_path):
+    """A small live run of bench/startup_large.py: each mode reached `listening on`, answered its health check
+    with the data's counts (so no run is timed without its data), and reported CPU and a peak memory."""
+    assert startup_large.main(["--views", "2000", "--audit-logs", "1000", "--out", str(tmp_path)]) == 0
+    (result,) = tmp_path.glob("startup_large-*.json")
+    runs = json.loads(result.read_text())["runs"]
+    assert [r["mode"] for r in runs] == ["memory", "db"]
+    for r in runs:
+        assert r["health"] == 200 and r["counts"]["views"] >= 2000 and r["counts"]["audit_logs"] >= 1000
+        assert 0 < r["cpu_s"] <= r["ready_s"] * h.cores() and r["peak_mb"] > 20
+    assert runs[1]["db_file_mb"] > 0
 
 
 def test_ceiling_answers_each_path_with_its_body():
