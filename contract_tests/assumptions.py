@@ -184,6 +184,8 @@ RULES: dict[str, Refiner] = {
     "unknown_dashboard_has_zero_stats": _fixed(("getDashboardStats", "zero counts")),
     "unknown_target_has_empty_log": _fixed(("getDashboardAuditLogs", "empty page")),
     "lists_show_existing_dashboards": _fixed(("getRecentlyViewedDashboards", "only dashboards that exist")),
+    "ids_accepted_in_any_case": _fixed(("components.schemas.Uuid", "upper case")),
+    "limit_default_and_clamped": _fixed(("components.parameters.Limit", "clamping")),
 }
 
 

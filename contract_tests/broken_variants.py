@@ -14,11 +14,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, date, timedelta
+from urllib.parse import parse_qs
 from pathlib import Path
 
 import yaml
@@ -153,6 +155,89 @@ def role_failure_as_scope(factory, config) -> Flask:
     return _rewriting(factory(config), call_it_scope)
 
 
+def _stats_changed(change: Callable[[dict], None]) -> Rewrite:
+    """A rewrite of the successful stats answers: `change` edits the parsed `data` in place."""
+    def rewrite(method, path, status, body):
+        if status != 200 or method != "GET" or not path.endswith("/stats"):
+            return status, body
+        payload = json.loads(body)
+        change(payload["data"])
+        return status, json.dumps(payload).encode()
+    return rewrite
+
+
+def ids_case_sensitive(factory, config) -> Flask:
+    """Path ids are looked up as sent, so an id in upper case (which the Uuid and ObjectId patterns allow)
+    names nothing: its stats are zeros, its log is empty, its entry is 404, and its view counts elsewhere."""
+    app = factory(config)
+    inner = app.wsgi_app
+
+    def wsgi(environ, start_response):
+        segments = environ.get("PATH_INFO", "").split("/")
+        for index, segment in enumerate(segments):
+            if _ID_SEGMENT.fullmatch(segment) and segment != segment.lower():
+                segments[index] = _NOTHING[len(segment)]
+        environ["PATH_INFO"] = "/".join(segments)
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi
+    return app
+
+
+_ID_SEGMENT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{24}")
+_NOTHING = {36: "00000000-0000-4000-8000-000000000000", 24: "0" * 24}  # well-formed ids of nothing
+
+
+def limit_not_clamped(factory, config) -> Flask:
+    """A `limit` below 1 gives an empty list instead of counting as 1 (the Limit parameter's description)."""
+    def empty_below_one(method, path, status, body):
+        if status != 200 or method != "GET" or not path.endswith(("/most-viewed", "/recently-viewed")):
+            return status, body
+        query = parse_qs(_CURRENT_QUERY.get(""), keep_blank_values=True)
+        sent = query.get("limit", [""])
+        if len(sent) == 1 and re.fullmatch(r"-?\d+", sent[0]) and int(sent[0]) < 1:
+            payload = json.loads(body)
+            payload["data"] = []
+            return status, json.dumps(payload).encode()
+        return status, body
+
+    return _remember_query(_rewriting(factory(config), empty_below_one))
+
+
+_CURRENT_QUERY: dict[str, str] = {}
+
+
+def _remember_query(app: Flask) -> Flask:
+    """The rewrites see method and path only; this keeps the query of the request being answered."""
+    inner = app.wsgi_app
+
+    def wsgi(environ, start_response):
+        _CURRENT_QUERY[""] = environ.get("QUERY_STRING", "")
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi
+    return app
+
+
+def unique_viewers_not_distinct(factory, config) -> Flask:
+    """uniqueViewers counts views, not distinct users (still within the bound stats_consistent can see)."""
+    return _rewriting(factory(config), _stats_changed(lambda d: d.update(uniqueViewers=d["totalViews"])))
+
+
+def series_ends_yesterday(factory, config) -> Flask:
+    """The daily series is the 30 days before today: today's views are missing from it (still 30 consecutive
+    days, summed right, so stats_consistent cannot see it)."""
+    def shift(data):
+        days = data["dailyViews"]
+        for day in days:
+            day["date"] = (date.fromisoformat(day["date"]) - timedelta(days=1)).isoformat()
+        days[:] = [{"date": (date.fromisoformat(days[0]["date"]) - timedelta(days=1)).isoformat(), "views": 0}] + days[:-1]
+        data["viewsLast30Days"] = sum(d["views"] for d in days)
+        data["viewsLast7Days"] = sum(d["views"] for d in days[-7:])
+
+    return _rewriting(factory(config), _stats_changed(shift))
+
+
 VARIANTS = {
     v.name: v
     for v in (
@@ -168,6 +253,10 @@ VARIANTS = {
         ),
         Variant("role-as-scope", "a role failure is reported as insufficient_scope", ("role_is_not_scope", "auth_challenge_semantics"), role_failure_as_scope),
         Variant("malformed-id-500", "a malformed path id is answered 500", ("malformed_id_rejected", "not_a_server_error"), malformed_id_is_500),
+        Variant("ids-case-sensitive", "a path id in upper case names nothing", ("ids_accepted_in_any_case",), ids_case_sensitive),
+        Variant("limit-not-clamped", "a limit below 1 gives an empty list", ("limit_default_and_clamped",), limit_not_clamped),
+        Variant("unique-viewers-not-distinct", "uniqueViewers counts views, not viewers", ("unique_viewers_counted",), unique_viewers_not_distinct),
+        Variant("series-ends-yesterday", "the daily series leaves out today", ("view_in_daily_series",), series_ends_yesterday),
     )
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from contract_tests import assumptions, loader, reporting, settings as suite_settings
+from contract_tests import assumptions, loader, reporting, seeding, settings as suite_settings
 from contract_tests.client import ApiClient, discover
 from contract_tests.probe import ProbeResult, probe
 from contract_tests.reporting import RunReport, unique_path
@@ -174,7 +174,11 @@ def discovered(api, settings):
         mapping_ids = mock_mapping_ids(settings, app=loader.in_process_app())
     else:
         mapping_ids = []
-    return discover(api, mapping_ids)
+    found = discover(api, mapping_ids)
+    if settings.writes_allowed and seeding.thin(found):
+        viewed = seeding.make_data(api, found, settings)  # an empty tenant: the suite makes its data
+        found = discover(api, mapping_ids, tuple(viewed)) if viewed else found
+    return found
 
 
 @pytest.fixture
@@ -191,10 +195,13 @@ def require_principal(settings, kind: str):
     return principal
 
 
-def require_writes(settings) -> None:
+def require_writes(settings, rules: tuple[str, ...] = ()) -> None:
+    """Skip where the suite may not write; `rules` (what the test checks) lead the reason, so the verdict
+    attributes the skip to them (seeding.NO_DATA_REASON)."""
     if not settings.writes_allowed:
+        lead = f"{', '.join(rules)}: no writes: " if rules else ""
         pytest.skip(
-            f"{settings.target_label} is not local: the view POST writes to it; "
+            f"{lead}{settings.target_label} is not local: the view POST writes to it; "
             "pass --allow-writes (CONTRACT_ALLOW_WRITES=1) to include it"
         )
 

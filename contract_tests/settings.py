@@ -48,6 +48,7 @@ OPTIONS = [
     ("--readonly-role", "CONTRACT_READONLY_ROLE", "str", "site role of the read-only token, if known (sharpens the auth matrix)"),
     ("--no-role-role", "CONTRACT_NO_ROLE_ROLE", "str", "site role of the no-role token, if known (sharpens the auth matrix)"),
     ("--mapping-ids", "CONTRACT_MAPPING_IDS", "str", "comma-separated tool-mapping ids with audit entries (no operation lists mappings)"),
+    ("--dashboard-ids", "CONTRACT_DASHBOARD_IDS", "str", "comma-separated ids of existing dashboards the suite may view to make data on an empty tenant (no operation lists dashboards)"),
     ("--deep", "CONTRACT_DEEP", "flag", "many more examples and stateful scenarios (nightly)"),
     ("--max-examples", "CONTRACT_MAX_EXAMPLES", "int", "override the examples per property test"),
     ("--stateful-scenarios", "CONTRACT_STATEFUL_SCENARIOS", "int", "override the number of stateful scenarios"),
@@ -153,6 +154,7 @@ class SuiteSettings:
     max_rps: float = 0.0
     report_path: Path | None = None
     mapping_ids: tuple[str, ...] = ()
+    dashboard_ids: tuple[str, ...] = ()  # existing dashboards to view when the tenant has no data (seeding.py)
     report_dir: Path | None = None
     allow_partial: bool = False
     headers: tuple[tuple[str, str], ...] = ()  # extra headers on every HTTP request to the target
@@ -246,6 +248,7 @@ def from_pytest_config(config) -> SuiteSettings:
         max_rps=max_rps,
         report_path=Path(report) if report else None,
         mapping_ids=tuple(m.strip() for m in (_raw(config, "--mapping-ids", "CONTRACT_MAPPING_IDS") or "").split(",") if m.strip()),
+        dashboard_ids=tuple(d.strip() for d in (_raw(config, "--dashboard-ids", "CONTRACT_DASHBOARD_IDS") or "").split(",") if d.strip()),
         report_dir=Path(report_dir) if report_dir else None,
         allow_partial=_flag(_raw(config, "--allow-partial", "CONTRACT_ALLOW_PARTIAL") or False),
         headers=headers,

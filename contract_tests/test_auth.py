@@ -14,6 +14,7 @@ from contract_tests import checks, spec
 from contract_tests.client import ApiClient, example_path_parameters
 from contract_tests.conftest import require_principal, require_writes
 from contract_tests.reporting import violated
+from contract_tests.seeding import no_data
 from contract_tests.settings import Principal
 
 # Credentials without a valid token: the same for every target.
@@ -60,7 +61,7 @@ def anonymous_api(target):
 def test_auth_matrix(operation_id, column, settings, anonymous_api, request):
     op = spec.operation(operation_id)
     if op.writes:
-        require_writes(settings)
+        require_writes(settings, ("auth_matrix",))
     if column in ANONYMOUS:
         principal, authorization = None, ANONYMOUS[column]
     else:
@@ -69,7 +70,7 @@ def test_auth_matrix(operation_id, column, settings, anonymous_api, request):
     expected = expected_statuses(op, principal)
     if 200 in expected:
         # A success needs ids of data that exists; they are discovered with the read-write token.
-        path = _real_path_parameters(op, request.getfixturevalue("discovered"))
+        path = _real_path_parameters(op, request.getfixturevalue("discovered"), settings)
     else:
         path = {name: value for name, value in example_path_parameters().items() if name in op.path_params}
     case, response = anonymous_api.send(operation_id, path=path, authorization=authorization)
@@ -98,7 +99,7 @@ def test_auth_matrix(operation_id, column, settings, anonymous_api, request):
     case.validate_response(response, excluded_checks=[ignored_auth], transport_kwargs=anonymous_api.target.call_kwargs())
 
 
-def _real_path_parameters(op: spec.Operation, found) -> dict[str, str]:
+def _real_path_parameters(op: spec.Operation, found, settings) -> dict[str, str]:
     path = {}
     for name in op.path_params:
         if name == "dashboardId":
@@ -108,7 +109,7 @@ def _real_path_parameters(op: spec.Operation, found) -> dict[str, str]:
         else:
             value = found.entry_ids[0] if found.entry_ids else None
         if value is None:
-            pytest.skip(f"no {name} with data was found on the target to expect a 200 from {op.operation_id}")
+            pytest.skip(no_data(settings, "auth_matrix", f"no {name} with data was found to expect a 200 from {op.operation_id}"))
         path[name] = value
     return path
 
@@ -122,7 +123,7 @@ def test_auth_is_checked_before_validation(operation_id, column, settings, anony
     """A caller without access learns nothing about inputs: a malformed id still gets 401/403, not 400."""
     op = spec.operation(operation_id)
     if op.writes:
-        require_writes(settings)
+        require_writes(settings, ("auth_before_validation",))
     if column in ANONYMOUS:
         principal, authorization = None, ANONYMOUS[column]
     else:

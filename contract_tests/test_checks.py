@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -340,3 +342,134 @@ def test_writes_need_consent_on_shared_deployments():
     assert not make("https://staging.example.com").writes_allowed
     assert make("https://staging.example.com", allow=True).writes_allowed
     assert make(None).exclusive and not make("http://127.0.0.1:4010").exclusive
+
+
+# -- ids in any case, the daily series -----------------------------------------------------------------------------
+
+
+def test_ids_match_the_path_in_any_case():
+    lettered = "3f2b8c1e-6a47-4d0b-9b1e-2c5d7a9e4f10"  # hex letters, so that its cases differ
+    stats = {"data": {**_stats({}, 0)["data"], "dashboardId": lettered}, "message": "ok"}
+    for spelling in (lettered.upper(), "3F2B8C1E-6A47-4d0b-9b1e-2c5d7a9e4f10"):
+        assert passes(checks.ids_match_request, exchange(checks.STATS, stats, path={"dashboardId": spelling}))
+    assert not passes(checks.ids_match_request, exchange(checks.STATS, stats, path={"dashboardId": D2.upper()}))
+
+
+def test_a_view_counts_in_the_series_that_ends_today():
+    from contract_tests.test_targeted_views import _check_series_counts_view
+
+    before = _stats({29: 2}, 2, last="2026-11-25T08:00:00.000Z")["data"]
+    after = _stats({29: 3}, 3, last="2026-11-25T09:00:00.000Z")["data"]
+    view = {"viewedAt": "2026-11-25T09:00:00.000Z"}
+
+    def judged(before, after, view, exclusive=True) -> bool:
+        try:
+            _check_series_counts_view(exclusive, before, after, view, None)
+        except ContractViolation:
+            return False
+        return True
+
+    assert judged(before, after, view)
+    assert not judged(before, before, view)  # not counted in today's day nor the windows
+    assert not judged(before, after, {"viewedAt": "2026-11-26T00:00:01.000Z"})  # the series does not end today
+    assert not judged(before, _stats({29: 4}, 4)["data"], view)  # counted twice on an exclusive target
+    assert judged(before, _stats({29: 4}, 4)["data"], view, exclusive=False)  # others may view meanwhile
+
+
+# -- no data: skips that name their rules --------------------------------------------------------------------------
+
+
+def _settings(base_url=None, allow_writes=False, dashboard_ids=()):
+    from contract_tests.settings import SuiteSettings
+
+    return SuiteSettings(base_url=base_url, serve_mock=False, mock_variant=None, mock_seed=42,
+                         app_factory="mock_server:create_app", allow_writes=allow_writes, dashboard_ids=dashboard_ids)
+
+
+def test_no_data_skips_name_the_rules_and_the_remedy():
+    from contract_tests import seeding
+    from contract_tests.verdict import Coverage
+
+    shared = seeding.no_data(_settings("https://staging.example.com"), ("limit_is_a_prefix", "filters_complete"), "x")
+    assert seeding.rules_of_skip(shared) == ["limit_is_a_prefix", "filters_complete"]
+    assert "no data" in shared and "rerun with --allow-writes" in shared
+    local = seeding.no_data(_settings("http://127.0.0.1:4010"), "limit_is_a_prefix", "x")
+    assert "CONTRACT_DASHBOARD_IDS" in local and "--allow-writes" not in local
+    assert seeding.rules_of_skip("no full token for x: set CONTRACT_TOKEN") == []
+    coverage = Coverage()
+    coverage.rule("filters_complete", True)
+    coverage.skip(shared, "t1")
+    lines = "\n".join(coverage.lines())
+    assert "filters_complete: 1 checked, 0 failed, 1 skipped (no data: x; rerun with --allow-writes" in lines
+    assert "limit_is_a_prefix: 0 checked, 0 failed, 1 skipped (no data" in lines
+
+
+def test_seeding_views_known_dashboards_first():
+    from contract_tests import seeding
+    from contract_tests.client import Discovery
+
+    empty = Discovery()
+    assert seeding.thin(empty)
+    assert seeding.dashboards_to_view(empty, _settings(dashboard_ids=(D1.upper(), D2))) == [D1, D2]
+    fresh = seeding.dashboards_to_view(empty, _settings())
+    assert len(fresh) == 1 and fresh[0] not in (D1, D2)  # no dashboard known: one new id (counted, logged)
+    busy = Discovery(dashboards=[summary(D1, 9, T1), summary(D2, 3, T1)], busiest_dashboard=D1, busiest_dashboard_total=9)
+    assert not seeding.thin(busy)
+
+
+# -- the promise table of README.md --------------------------------------------------------------------------------
+
+README = Path(__file__).with_name("README.md")
+# Rules the table need not list: the suite's own plumbing, not promises of the spec.
+PLUMBING_RULES = {"discovery", "target_usable", "coverage", "documented_success"}
+
+
+def promise_table_rules(markdown: str) -> list[str]:
+    """The rule names (in backticks) of the last column of the table between the promises markers."""
+    block = markdown.split("<!-- promises:start -->", 1)[1].split("<!-- promises:end -->", 1)[0]
+    rules = []
+    for line in block.strip().splitlines()[2:]:  # after the header and its separator
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert len(cells) == 3, f"a row of the promise table has {len(cells)} cells: {line}"
+        found = re.findall(r"`([a-z][a-z0-9_]*)`", cells[2])
+        assert found, f"a promise without a rule: {line}"
+        rules += found
+    return rules
+
+
+def suite_rules() -> tuple[set[str], set[str]]:
+    """(every name a rule may have: registered checks, built-in or ours, named rules and test functions;
+    the rules of our own: our checks and the named rules)."""
+    from schemathesis.checks import CHECKS
+
+    registered = set(CHECKS.get_all_names())
+    ours = {f.__name__ for f in CHECKS.get_by_names(sorted(registered)) if f.__module__.startswith("contract_tests")}
+    tests = set()
+    for path in Path(__file__).parent.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        tests |= set(re.findall(r"^def (test_[a-z0-9_]+)\(", text, flags=re.MULTILINE))
+        if path.name == Path(__file__).name:
+            continue  # its own crafted rule names are not rules of the suite
+        ours |= set(re.findall(r'(?:violated|fail|ContractViolation)\(\s*"([a-z][a-z0-9_]*)"', text))
+        ours |= set(re.findall(r'^[A-Z_]*RULE = "([a-z][a-z0-9_]*)"', text, flags=re.MULTILINE))
+    return registered | ours | tests, ours
+
+
+def unknown_and_unlisted(markdown: str) -> tuple[list[str], list[str]]:
+    named = promise_table_rules(markdown)
+    known, ours = suite_rules()
+    return sorted(set(named) - known), sorted(ours - set(named) - PLUMBING_RULES)
+
+
+def test_promise_table_names_real_rules():
+    """The table cannot rot: each rule it names exists, and each rule of the suite maps a promise there."""
+    unknown, unlisted = unknown_and_unlisted(README.read_text(encoding="utf-8"))
+    assert not unknown, f"contract_tests/README.md names rules that do not exist: {unknown}"
+    assert not unlisted, f"rules of the suite missing from the promise table of contract_tests/README.md: {unlisted}"
+
+
+def test_promise_table_check_catches_a_rotten_table():
+    text = README.read_text(encoding="utf-8")
+    rotten = text.replace("`view_body_ignored`", "`view_body_ignored_renamed`")
+    unknown, unlisted = unknown_and_unlisted(rotten)
+    assert unknown == ["view_body_ignored_renamed"] and unlisted == ["view_body_ignored"]

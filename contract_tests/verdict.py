@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from contract_tests import spec
+from contract_tests.seeding import rules_of_skip
 
 # settings.SuiteSettings.missing_token_reason: "no full token for <target>: set CONTRACT_TOKEN (or --token)"
 MISSING_TOKEN = re.compile(r"^no [\w-]+ token for ")
@@ -27,6 +28,8 @@ class Coverage:
     failed: Counter = field(default_factory=Counter)  # rule -> times it failed
     operations_of_rule: dict = field(default_factory=lambda: defaultdict(set))  # rule -> operation labels
     skipped: dict = field(default_factory=lambda: defaultdict(list))  # skip reason -> test ids
+    # rule -> why it was not checked, from skip reasons that name their rules (seeding.no_data, require_writes)
+    skipped_rules: dict = field(default_factory=lambda: defaultdict(list))
     recording: bool = True  # off during the suite's unit tests of its own judges (conftest)
 
     def reset(self) -> None:
@@ -56,6 +59,8 @@ class Coverage:
 
     def skip(self, reason: str, test_id: str) -> None:
         self.skipped[reason].append(test_id)
+        for rule in rules_of_skip(reason):
+            self.skipped_rules[rule].append(reason.split(": ", 1)[1])
 
     # --- the verdict -------------------------------------------------------------------------------------
 
@@ -87,11 +92,13 @@ class Coverage:
         """The coverage block of the terminal summary and the reports."""
         out = [self.headline()]
         out += [f"  {line}" for line in self.gaps()]
-        out.append("rules: checked / failed (operations)")
-        for name in sorted(self.checked):
+        out.append("rules: checked / failed (operations) / skipped (why)")
+        for name in sorted(set(self.checked) | set(self.skipped_rules)):
             ops = len(self.operations_of_rule.get(name, ()))
             where = f" on {ops} operation(s)" if ops else ""
-            out.append(f"  {name}: {self.checked[name]} checked, {self.failed[name]} failed{where}")
+            why = self.skipped_rules.get(name)
+            skipped = f", {len(why)} skipped ({'; '.join(dict.fromkeys(why))})" if why else ""
+            out.append(f"  {name}: {self.checked[name]} checked, {self.failed[name]} failed{where}{skipped}")
         if self.skipped:
             out.append("skipped tests, by reason (the rules they check were not checked there):")
             for reason, tests in sorted(self.skipped.items(), key=lambda kv: -len(kv[1])):

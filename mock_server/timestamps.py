@@ -27,18 +27,20 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH_DT + timedelta(milliseconds=ms)
 
 
-@lru_cache(maxsize=8192)
-def _day_prefix(day: int) -> str:
-    return f"{(EPOCH + timedelta(days=day)).isoformat()}T"
+@lru_cache(maxsize=1 << 15)
+def _hour_prefix(hour: int) -> str:
+    day, h = divmod(hour, 24)
+    return f"{(EPOCH + timedelta(days=day)).isoformat()}T{h:02d}:"
 
 
 def iso_ms(ms: int) -> str:
-    """`2026-11-20T09:15:02.123Z` of epoch milliseconds (hot in bulk generation: the date part is cached)."""
-    day, rest = divmod(ms, MS_PER_DAY)
+    """`2026-11-20T09:15:02.123Z` of epoch milliseconds. Hot in bulk generation (a million view events and
+    a million audit entries are three million instants): the date and hour are cached, 2**15 hours being
+    3.7 years of history."""
+    hour, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return "%s%02d:%02d:%02d.%03dZ" % (_day_prefix(day), hours, minutes, seconds, millis)
+    return "%s%02d:%02d.%03dZ" % (_hour_prefix(hour), minutes, seconds, millis)
 
 
 def iso(at: datetime) -> str:
@@ -59,22 +61,27 @@ def day_date(number: int) -> date:
     return EPOCH + timedelta(days=number)
 
 
-@lru_cache(maxsize=8192)
-def _day_ms(text: str) -> int:
-    return (date.fromisoformat(text) - EPOCH).days * MS_PER_DAY
+@lru_cache(maxsize=1 << 15)
+def _hour_ms(prefix: str) -> int | None:
+    """Epoch ms of `YYYY-MM-DDTHH`, or None if it is not one (then ms_from_iso takes the general path)."""
+    hour = prefix[11:]
+    if not (hour.isascii() and hour.isdigit()) or int(hour) > 23:
+        return None
+    try:
+        return (date.fromisoformat(prefix[:10]) - EPOCH).days * MS_PER_DAY + int(hour) * 3_600_000
+    except ValueError:
+        return None
 
 
 def ms_from_iso(text: str) -> int:
-    """Epoch ms of an ISO 8601 instant; our own `...T..:..:..mmmZ` form takes a fast path (bulk loads)."""
-    if len(text) == 24 and text[10] == "T" and text[13] == ":" and text[19] == "." and text[23] == "Z":
-        try:
-            day_ms = _day_ms(text[:10])
-            h, m, s, ms = int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:23])
-        except ValueError:
-            pass
-        else:
-            if 0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60 and 0 <= ms:
-                return day_ms + ((h * 60 + m) * 60 + s) * 1000 + ms
+    """Epoch ms of an ISO 8601 instant. Our own `YYYY-MM-DDTHH:MM:SS.mmmZ` takes a fast path (bulk loads
+    parse millions): the date and hour from a cache, then minutes and `SSmmm` as two ints."""
+    if len(text) == 24 and text[13] == ":" and text[16] == ":" and text[19] == "." and text[23] == "Z" \
+            and text[10] == "T":
+        base = _hour_ms(text[:13])
+        rest = text[14:16] + text[17:19] + text[20:23]
+        if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6" and rest[2] < "6":
+            return base + int(rest[:2]) * 60_000 + int(rest[2:])
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text!r}")

@@ -1,7 +1,7 @@
 """The list of what openapi.yaml assumes: every `x-assumption` of the spec, where it sits and why.
 
-The spec marks each constraint that neither the source document (shared/seed/insights-audit-logs-api.txt, the
-vendor's reference page) nor FACTS.md states with `x-assumption: <one-line reason>` (or a list of such lines,
+The spec marks each constraint that neither the source document (docs/source/insights-audit-logs-api.txt, the
+vendor's reference page) nor docs/source/FACTS.md states with `x-assumption: <one-line reason>` (or a list of such lines,
 where one node holds several). This script renders them as docs/ASSUMPTIONS.md; tests/tooling/test_assumptions.py
 prints the list with its count on every run and fails when the file is stale:
 

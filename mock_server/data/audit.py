@@ -48,8 +48,11 @@ class _AuditLog:
             entry[ref[0]] = ref[1]
         if details is not None:
             entry["details"] = details
-        entry["createdAt"] = iso_ms(ms)
-        entry["updatedAt"] = iso_ms(updated)
+        created = iso_ms(ms)
+        entry["createdAt"] = created
+        # Most entries were never edited: their one instant is formatted once (a third of a 1M-entry load
+        # went to formatting instants).
+        entry["updatedAt"] = created if updated == ms else iso_ms(updated)
         entry["__v"] = version
         return entry
 

@@ -279,8 +279,8 @@ def _summary(row: tuple) -> dict:
 
 def _load(conn: sqlite3.Connection, dataset: Dataset) -> None:
     """Replace everything with `dataset`, inside the caller's write transaction: the events, then the
-    aggregates built from them, then the indexes (building once is much faster than updating them row by
-    row)."""
+    aggregates built from them and the indexes (building once is much faster than updating them row by
+    row; sql.BUILD_AFTER_INDEXES reads an index)."""
     with no_cyclic_gc():
         for name in sql.INDEX_NAMES:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
@@ -299,7 +299,7 @@ def _load(conn: sqlite3.Connection, dataset: Dataset) -> None:
             (v["_id"].lower(), v["dashboardId"].lower(), v["userId"].lower(), ms_from_iso(v["viewedAt"]))
             for v in dataset.views))
         conn.executemany(sql.INSERT_AUDIT, (_audit_row(e) for e in dataset.audit_logs))
-        for statement in (*sql.BUILD_AGGREGATES, *sql.INDEXES):
+        for statement in (*sql.BUILD_AGGREGATES, *sql.INDEXES, *sql.BUILD_AFTER_INDEXES):
             conn.execute(statement)
         conn.executemany(sql.SET_META, [("account", dataset.account), ("loaded", "1")])
 

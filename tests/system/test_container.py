@@ -1,7 +1,8 @@
 """The container image, built and run for real with podman: the Dockerfile builds, the image runs as a
 non-root user with no test tools in it, a container bound to 0.0.0.0 answers health without a token and
 locks the operator API with a 401 naming MOCK_ADMIN_TOKEN (and unlocks it when the variable is set), stops
-at once on SIGTERM, serves two replicas on one PostgreSQL database (compose.yaml's `postgres` profile), and
+at once on SIGTERM, comes up from compose.yaml with podman-compose, serves two replicas on one PostgreSQL database
+(compose.yaml's `postgres` profile), and
 passes the contract suite over HTTP.
 
 No image registry is reachable from these machines, so the Dockerfile's FROM (python:3.11-slim) is replaced
@@ -101,6 +102,23 @@ def image() -> str:
     report.write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
+def _wait_healthy(base: str, container: str, started: float, timeout: float = 90) -> float:
+    """Seconds from `started` until the container answers /__admin/health; fails early if it exits."""
+    deadline = started + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
+                return round(time.monotonic() - started, 2)
+        except requests.RequestException:
+            pass
+        state = _podman("inspect", container, "--format", "{{.State.Status}}", check=False).stdout.strip()
+        if state not in ("created", "running"):
+            break
+        time.sleep(0.1)
+    logs = _podman("logs", container, check=False)
+    raise AssertionError(f"the container never answered /__admin/health:\n{logs.stdout}{logs.stderr}")
+
+
 class Container:
     """One detached container of the image, its port published on 127.0.0.1 (or on the host's network)."""
 
@@ -115,21 +133,12 @@ class Container:
         self.base = f"http://127.0.0.1:{self.port}"
         self.startup_s = self._wait_healthy(started)
 
-    def _wait_healthy(self, started: float, timeout: float = 90) -> float:
-        deadline = started + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/__admin/health", timeout=2).status_code == 200:
-                    return round(time.monotonic() - started, 2)
-            except requests.RequestException:
-                pass
-            state = _podman("inspect", self.id, "--format", "{{.State.Status}}", check=False).stdout.strip()
-            if state not in ("created", "running"):
-                break
-            time.sleep(0.1)
-        logs = self.logs()
-        self.remove()
-        raise AssertionError(f"the container never answered /__admin/health:\n{logs}")
+    def _wait_healthy(self, started: float) -> float:
+        try:
+            return _wait_healthy(self.base, self.id, started)
+        except AssertionError:
+            self.remove()
+            raise
 
     def logs(self) -> str:
         done = _podman("logs", self.id, check=False)
@@ -200,6 +209,44 @@ def test_mock_admin_token_unlocks_the_operator_api_and_sigterm_stops_it_at_once(
         assert took < 5 and code == 0, (took, code, container.logs())  # not podman's 10 s SIGKILL
     finally:
         container.remove()
+
+
+def test_compose_up_serves_the_mock_with_its_healthcheck_and_the_admin_token(image):
+    """`docker compose up` as a user runs it, with podman-compose: the `mock` service of compose.yaml, from the
+    image built above (tagged as compose names it, so nothing is pulled), published on INSIGHTS_MOCK_PORT,
+    MOCK_ADMIN_TOKEN passed through, its healthcheck and init as declared."""
+    _podman("tag", image, "localhost/insights-mock:local")
+    port, project = free_port(), f"insights-mock-test-{os.getpid()}"
+    compose = [str(Path(sys.executable).with_name("podman-compose")), "--podman-args=--runtime=runc",
+               "--podman-run-args=" + " ".join(RUN_FLAGS[1:]), "-p", project, "-f", str(ROOT / "compose.yaml")]
+    env = {**os.environ, "INSIGHTS_MOCK_PORT": str(port), "MOCK_ADMIN_TOKEN": "s3cret-compose"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([*compose, *args], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"podman-compose {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done
+
+    started = time.monotonic()
+    run("up", "-d", "--no-build", "mock")
+    try:
+        ids = _podman("ps", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout.split()
+        assert len(ids) == 1, ids  # the profile's services stay down
+        base = f"http://127.0.0.1:{port}"
+        TIMINGS["compose_startup_s"] = _wait_healthy(base, ids[0], started)
+        assert requests.post(base + "/__admin/reset", timeout=5).status_code == 401
+        reset = requests.post(base + "/__admin/reset", headers=bearer("s3cret-compose"), timeout=30)
+        assert reset.status_code == 200, reset.text  # compose handed the variable to the container
+        viewed = requests.get(base + url("/dashboard/most-viewed"), headers=ADMIN, timeout=10)
+        assert viewed.status_code == 200 and viewed.json()["data"]
+        # compose's healthcheck (not the Dockerfile's) and its init, as a user's engine would run them
+        config = json.loads(_podman("inspect", ids[0]).stdout)[0]
+        assert "urllib.request.urlopen('http://127.0.0.1:4010/__admin/health'" in " ".join(
+            config["Config"]["Healthcheck"]["Test"])
+        assert config["HostConfig"]["Init"] is True
+        assert _podman("healthcheck", "run", ids[0], check=False).returncode == 0
+    finally:
+        run("down")
+    assert _podman("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split() == []
 
 
 def test_two_replicas_on_one_postgresql_database(image, fresh_database):

@@ -119,22 +119,8 @@ def test_the_installed_scenarios_command_lists_every_scenario(installed):
 
 
 def test_the_installed_server_serves_the_contract_from_outside_the_checkout(installed):
-    port = free_port()
-    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen([str(installed.command), "serve", "--port", str(port)], cwd=installed.work,
-                               stdout=out, stderr=err, text=True, env=_env())
-    process.outputs = (out, err)  # for mock_helpers.stop
-    base = f"http://127.0.0.1:{port}"
+    process, base = _serve_installed(installed)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"insights-mock serve exited: {stop(process)}"
-            assert time.monotonic() < deadline, "insights-mock serve did not come up in 60 s"
-            try:
-                if requests.get(base + "/__admin/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         spec = requests.get(base + "/openapi.yaml", timeout=10)
         assert spec.status_code == 200 and spec.content == (ROOT / "openapi.yaml").read_bytes()
         operator = requests.get(base + "/__admin/openapi.yaml", timeout=10)  # from the bundle too

@@ -292,6 +292,16 @@ def ok_body(spec, op_id):
     raise KeyError(op_id)
 
 
+def put(value, *keys):
+    """A mutation that sets body[keys...] to value."""
+    def mutate(body):
+        node = body
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return mutate
+
+
 def drift_cases():
     """(name, operationId, mutation) — each mutation turns a valid body into one a drifted server might send."""
 
@@ -301,14 +311,6 @@ def drift_cases():
             for key in keys[:-1]:
                 node = node[key]
             del node[keys[-1]]
-        return mutate
-
-    def put(value, *keys):
-        def mutate(body):
-            node = body
-            for key in keys[:-1]:
-                node = node[key]
-            node[keys[-1]] = value
         return mutate
 
     return [
@@ -343,14 +345,6 @@ def drift_cases():
 
 def open_cases():
     """What a correct vendor body may well hold, which the spec must accept (it says what is known)."""
-    def put(value, *keys):
-        def mutate(body):
-            node = body
-            for key in keys[:-1]:
-                node = node[key]
-            node[keys[-1]] = value
-        return mutate
-
     return [
         ("an extra envelope field", "getMostViewedDashboards", put(True, "success")),
         ("an extra entity field", "getAuditLog", put("x", "data", "source")),
