@@ -30,7 +30,7 @@ _CATALOGUE = None
 
 @dataclass(frozen=True)
 class Assumption:
-    number: int  # its row in docs/ASSUMPTIONS.md (same walk as scripts/assumptions.py)
+    number: int  # its row in docs/ASSUMPTIONS.md (scripts/assumptions.py renders this walk)
     where: str
     reason: str
 
@@ -48,8 +48,8 @@ def catalogue(document: dict | None = None) -> list[Assumption]:
 
 
 def _walk_marks(document: dict) -> list[Assumption]:
-    """Every x-assumption, numbered in document order as scripts/assumptions.py numbers them (that script is not
-    installed with the suite, so the walk is repeated here; tests compare the two)."""
+    """Every x-assumption, numbered in document order; scripts/assumptions.py renders this walk as
+    docs/ASSUMPTIONS.md, so a report's "#N" is that file's row N."""
     found: list[Assumption] = []
 
     def walk(node, where: list[str]) -> None:
@@ -192,16 +192,6 @@ RULES: dict[str, Refiner] = {
 # -- schema locations ---------------------------------------------------------------------------------------------
 
 
-def _deref(document, node, location: list[str]):
-    """Follow local $refs; the location becomes the referenced node's (its marks are the ones that count)."""
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-        location = [p.replace("~1", "/").replace("~0", "~") for p in node["$ref"][2:].split("/")]
-        node = document
-        for part in location:
-            node = node[part]
-    return node, location
-
-
 def marks_on_path(path: list, document: dict | None = None) -> list[Assumption]:
     """The x-assumption marks of every node from the document root along `path`: a keyword is assumed when it
     lies under a marked node. A $ref on the way is followed, and the referenced component is judged by its own
@@ -214,7 +204,7 @@ def marks_on_path(path: list, document: dict | None = None) -> list[Assumption]:
     node, location = document, []
     for segment in [*path, None]:
         before = location
-        node, location = _deref(document, node, location)
+        node, location = spec.follow_refs(document, node, location)  # a referenced node's marks count
         if location is not before:
             found = []  # a component is a statement of its own: only its marks and those below count
         if isinstance(node, dict) and KEY in node:

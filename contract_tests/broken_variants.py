@@ -44,22 +44,28 @@ MOST_VIEWED_PATH = "/dashboard/most-viewed"
 Rewrite = Callable[[str, str, int, bytes], tuple[int, bytes]]  # (method, path, status, body) -> (status, body)
 
 
+def answer_of(wsgi_app, environ) -> tuple[str, list, bytes]:
+    """The whole answer of a WSGI app (status line, headers, body), for a layer that rewrites it before it is sent."""
+    captured = {}
+
+    def keep(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    body = b"".join(wsgi_app(environ, keep))
+    return captured["status"], captured["headers"], body
+
+
 def _rewriting(app: Flask, rewrite: Rewrite) -> Flask:
     """Put `rewrite` in front of the app: it sees every answer (status and body) and may change both."""
     inner = app.wsgi_app
 
     def wsgi(environ, start_response):
-        captured = {}
-
-        def keep(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        body = b"".join(inner(environ, keep))
-        status = int(captured["status"].split()[0])
+        status_line, headers, body = answer_of(inner, environ)
+        status = int(status_line.split()[0])
         new_status, new_body = rewrite(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), status, body)
-        headers = [(k, str(len(new_body)) if k.lower() == "content-length" else v) for k, v in captured["headers"]]
-        reason = captured["status"].split(" ", 1)[1] if new_status == status else "CHANGED"
+        headers = [(k, str(len(new_body)) if k.lower() == "content-length" else v) for k, v in headers]
+        reason = status_line.split(" ", 1)[1] if new_status == status else "CHANGED"
         start_response(f"{new_status} {reason}", headers)
         return [new_body]
 

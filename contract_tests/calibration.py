@@ -84,13 +84,7 @@ class Calibration:
 
     @staticmethod
     def _deref(node, location):
-        document = spec.raw_spec()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
-            location = [p.replace("~1", "/").replace("~0", "~") for p in node["$ref"][2:].split("/")]
-            node = document
-            for part in location:
-                node = node[part]
-        return node, location
+        return spec.follow_refs(spec.raw_spec(), node, location)
 
     def _walk(self, value, schema, location) -> None:
         schema, location = self._deref(schema, location)

@@ -105,6 +105,17 @@ def example_of_parameter(name: str):
     return None
 
 
+def follow_refs(document: dict, node, location: list[str]):
+    """Follow local $refs from `node`, found at `location` in `document`: (the node reached, its location). The
+    location becomes the referenced node's, so a reader can tell which part of openapi.yaml it is judging."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        location = [p.replace("~1", "/").replace("~0", "~") for p in node["$ref"][2:].split("/")]
+        node = document
+        for part in location:
+            node = node[part]
+    return node, location
+
+
 def _deref(node: dict) -> dict:
     ref = node.get("$ref")
     if ref is None:

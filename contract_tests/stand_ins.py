@@ -17,6 +17,8 @@ from urllib.parse import parse_qs
 
 from werkzeug.serving import make_server
 
+from contract_tests.broken_variants import answer_of
+
 # (method, path, query, status, payload) -> payload, edited or replaced; only JSON bodies are offered.
 Change = Callable[[str, str, dict, int, object], object]
 
@@ -34,21 +36,14 @@ def changing(app, change: Change):
     inner = app.wsgi_app
 
     def wsgi(environ, start_response):
-        captured = {}
-
-        def keep(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        body = b"".join(inner(environ, keep))
-        status = int(captured["status"].split()[0])
-        headers = captured["headers"]
+        status_line, headers, body = answer_of(inner, environ)
+        status = int(status_line.split()[0])
         if any(k.lower() == "content-type" and "json" in v for k, v in headers) and body:
             query = parse_qs(environ.get("QUERY_STRING", ""))
             payload = change(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), query, status, json.loads(body))
             body = json.dumps(payload).encode()
             headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
-        start_response(captured["status"], headers)
+        start_response(status_line, headers)
         return [body]
 
     app.wsgi_app = wsgi
