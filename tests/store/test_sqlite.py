@@ -143,7 +143,7 @@ def test_writers_that_never_pause_still_let_the_wal_start_over(tmp_path, monkeyp
         for t in threads:
             t.join(timeout=120)
         assert s.dashboard_stats(UNKNOWN, TODAY)["totalViews"] == 2400
-        # A WAL file never shrinks unless a checkpoint truncates it, so each fall of more than 1 MB between two
+        # A WAL file shrinks only when a checkpoint truncates it, so each fall of more than 1 MB between two
         # samples is one start-over (a sample taken late by a thread switch is stale by kilobytes, not
         # megabytes). How high the WAL climbs between start-overs depends on the machine's load (it peaked at
         # 11 MB on a loaded CI machine with a 2 MB bound), so the test counts start-overs, not a peak.
