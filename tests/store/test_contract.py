@@ -356,6 +356,34 @@ def test_audit_log_by_id_is_case_insensitive_and_plain(store, dataset):
     assert store.audit_log("ffffffffffffffffffffffff") is None
 
 
+def test_an_entry_comes_back_as_it_was_loaded_whatever_its_form(make_store):
+    """Entries a scenario may bring: instants in another form, no updatedAt, null or nested details, keys in
+    another order, fields the vendor may add. Each comes back equal, keys in the order it had (the SQLite
+    store keeps entries as shared parts, sqlite_rows.py: nothing may fall between them)."""
+    base = small_dataset()
+    odd = [
+        {"__v": 3, "_id": "AAAAAAAAAAAAAAAAAAAAAA01", "type": "pipeline", "action": "update", "target_id": "p-1",
+         "user_id": DANA["id"], "user_email": DANA["email"], "createdAt": "2026-11-20T09:15:02Z",
+         "updatedAt": "2026-11-20T09:15:02Z", "details": None, "vendorExtra": {"a": [1, 2]}},
+        {"_id": "aaaaaaaaaaaaaaaaaaaaaa02", "user_id": DANA["id"].upper(), "type": "pipeline", "action": "create",
+         "target_id": "p-1", "createdAt": "2026-11-20T09:15:02.123Z", "details": {"nested": {"x": None}}},
+        {"_id": "aaaaaaaaaaaaaaaaaaaaaa03", "user_id": DANA["id"], "type": "pipeline", "action": "delete",
+         "target_id": "p-1", "createdAt": "2026-11-20T09:15:03.000Z", "updatedAt": None, "__v": 0},
+        {"_id": "aaaaaaaaaaaaaaaaaaaaaa04", "user_id": DANA["id"], "type": "pipeline", "action": "update",
+         "target_id": "p-1", "createdAt": "2026-11-20T09:15:04.000+00:00", "updatedAt": "2026-11-21T00:00:00.000Z"},
+    ]
+    store = make_store()
+    store.load(Dataset(account=base.account, users=base.users, dashboards=base.dashboards, mappings=base.mappings,
+                       views=base.views, audit_logs=[*base.audit_logs, *odd]))
+    for entry in odd:
+        expected = {**entry, "_id": entry["_id"].lower()}
+        found = store.audit_log(entry["_id"])
+        assert found == expected and list(found) == list(expected), (found, expected)
+    page = store.audit_logs("pipeline", "p-1", 1, 10, AuditLogFilter(created_from=datetime(2026, 11, 20, tzinfo=UTC)))
+    assert [e["_id"] for e in page.items] == [f"aaaaaaaaaaaaaaaaaaaaaa0{i}" for i in (4, 3, 2, 1)]
+    assert page.items[0] == odd[3]
+
+
 def test_unknown_targets_give_empty_pages(store):
     page = store.audit_logs("tool_mapping", UNKNOWN, 1, 50, AuditLogFilter())
     assert (page.items, page.total) == ([], 0)
