@@ -61,6 +61,19 @@ def day_date(number: int) -> date:
     return EPOCH + timedelta(days=number)
 
 
+def canonical_ms(text: object) -> int | None:
+    """Epoch ms of `text` if it is exactly what iso_ms() writes for them, else None. A store keeps such an
+    instant as the integer alone and writes it back with iso_ms(); any other form it keeps as it came."""
+    if type(text) is str and len(text) == 24 and text[10] == "T" and text[13] == ":" and text[16] == ":" \
+            and text[19] == "." and text[23] == "Z":
+        base = _hour_ms(text[:13])
+        rest = text[14:16] + text[17:19] + text[20:23]
+        if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6" and rest[2] < "6" \
+                and _hour_prefix(base // 3_600_000) == text[:14]:
+            return base + int(rest[:2]) * 60_000 + int(rest[2:])
+    return None
+
+
 @lru_cache(maxsize=1 << 15)
 def _hour_ms(prefix: str) -> int | None:
     """Epoch ms of `YYYY-MM-DDTHH`, or None if it is not one (then ms_from_iso takes the general path)."""

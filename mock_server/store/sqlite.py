@@ -19,15 +19,16 @@ from datetime import UTC, date, datetime
 
 import orjson
 
-from mock_server.bulk import no_cyclic_gc
 from mock_server.ids import object_id
 from mock_server.store import sql
 from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
 from mock_server.store.changes import Changes
 from mock_server.store.sessions import SessionTable
+from mock_server.store.sqlite_rows import audit_doc
+from mock_server.store.sqlite_rows import load as load_rows
 from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
                                            snapshot)
-from mock_server.timestamps import MS_PER_DAY, iso_ms, ms_from_iso, to_ms
+from mock_server.timestamps import MS_PER_DAY, iso_ms, to_ms
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_MS", "DEFAULT_LOAD_WAIT_S", "SQLiteStore", "StoreError", "open_store"]
 
@@ -104,7 +105,7 @@ class SQLiteStore:
 
     def load(self, dataset: Dataset) -> None:
         with self._write() as conn:
-            _load(conn, dataset)
+            load_rows(conn, dataset)
 
     def is_empty(self) -> bool:
         with self._conns.connection() as conn:  # one statement: its own snapshot
@@ -116,7 +117,7 @@ class SQLiteStore:
         with self._write() as conn:
             if conn.execute(sql.LOADED).fetchone() is not None:  # another process loaded meanwhile
                 return False
-            _load(conn, make_dataset())
+            load_rows(conn, make_dataset())
             return True
 
     def counts(self) -> dict[str, int]:
@@ -157,13 +158,13 @@ class SQLiteStore:
         rows_sql, count_sql, _ = sql.audit_list_sql(filters)
         with self._read() as conn:
             (total,) = conn.execute(count_sql, params).fetchone()
-            docs = conn.execute(rows_sql, params).fetchall() if params["offset"] < total else []
-        return Page(items=[orjson.loads(doc) for (doc,) in docs], total=total)
+            rows = conn.execute(rows_sql, params).fetchall() if params["offset"] < total else []
+        return Page(items=[audit_doc(row) for row in rows], total=total)
 
     def audit_log(self, audit_log_id: str) -> dict | None:
         with self._conns.connection() as conn:
             row = conn.execute(sql.AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
-        return orjson.loads(row[0]) if row is not None else None
+        return audit_doc(row) if row is not None else None
 
     # -- writes ----------------------------------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class SQLiteStore:
         with self._write() as conn:
             try:
                 conn.execute(sql.INSERT_VIEW, (view_id, dashboard_id, user_id, user["email"], ms,
-                                               ms // MS_PER_DAY, stamp, object_id(at)))
+                                               ms // MS_PER_DAY, object_id(at)))
             except sqlite3.IntegrityError as exc:
                 if "before any dataset" in str(exc):
                     raise StoreError("record_view before any dataset was loaded") from exc
@@ -243,7 +244,7 @@ class SQLiteStore:
 
     def load_scenario(self, dataset: Dataset, name: str) -> int:
         with self._write() as conn:
-            _load(conn, dataset)
+            load_rows(conn, dataset)
             row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
             generation = (int(row[0]) if row else 0) + 1
             conn.executemany(sql.SET_META, [("scenario", name), ("generation", str(generation))])
@@ -275,41 +276,6 @@ def _summary(row: tuple) -> dict:
     return {"dashboardId": dashboard_id, "name": name, "description": description, "owner": owner,
             "tags": orjson.loads(tags), "kpiCount": kpi_count, "viewCount": view_count,
             "lastViewedAt": iso_ms(last_ms)}
-
-
-def _load(conn: sqlite3.Connection, dataset: Dataset) -> None:
-    """Replace everything with `dataset`, inside the caller's write transaction: the events, then the
-    aggregates built from them and the indexes (building once is much faster than updating them row by
-    row; sql.BUILD_AFTER_INDEXES reads an index)."""
-    with no_cyclic_gc():
-        for name in sql.INDEX_NAMES:
-            conn.execute(f"DROP INDEX IF EXISTS {name}")
-        for table in sql.DATA_TABLES:
-            conn.execute(f"DELETE FROM {table}")
-        conn.executemany(sql.INSERT_USER, ((u["id"].lower(), u["email"], u["name"], u.get("role"))
-                                           for u in dataset.users))
-        conn.executemany(sql.INSERT_OWNER, ((d["owner"]["userId"].lower(), d["owner"]["email"], d["owner"]["name"])
-                                            for d in dataset.dashboards))
-        conn.executemany(sql.INSERT_DASHBOARD, (
-            (d["dashboardId"].lower(), d["name"], d.get("description"), d["owner"]["userId"].lower(),
-             orjson.dumps(list(d.get("tags", []))).decode(), d.get("kpiCount", 0)) for d in dataset.dashboards))
-        conn.executemany(sql.INSERT_MAPPING, ((m["mappingId"].lower(), m["tool"], m["name"])
-                                              for m in dataset.mappings))
-        conn.executemany(sql.INSERT_VIEW_EVENT, (
-            (v["_id"].lower(), v["dashboardId"].lower(), v["userId"].lower(), ms_from_iso(v["viewedAt"]))
-            for v in dataset.views))
-        conn.executemany(sql.INSERT_AUDIT, (_audit_row(e) for e in dataset.audit_logs))
-        for statement in (*sql.BUILD_AGGREGATES, *sql.INDEXES, *sql.BUILD_AFTER_INDEXES):
-            conn.execute(statement)
-        conn.executemany(sql.SET_META, [("account", dataset.account), ("loaded", "1")])
-
-
-def _audit_row(entry: dict) -> tuple:
-    oid = entry["_id"].lower()
-    if oid != entry["_id"]:
-        entry = {**entry, "_id": oid}
-    return (oid, entry["type"], sql.target_key(entry["type"], entry["target_id"]), entry["action"],
-            entry["user_id"].lower(), ms_from_iso(entry["createdAt"]), orjson.dumps(entry))
 
 
 def open_store(db_path: str | None, *, synchronous: str = "NORMAL",

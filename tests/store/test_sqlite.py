@@ -71,6 +71,8 @@ def test_hot_queries_search_indexes_and_never_sort(plans_db):
         plan = [row[3] for row in plans_db.execute("EXPLAIN QUERY PLAN " + statement, params)]
         assert plan, name
         for step in plan:
+            if step.startswith("SCALAR SUBQUERY"):  # a target's or user's integer key, looked up (SEARCH) below
+                continue
             assert step.startswith("SEARCH "), (name, plan)  # never a full SCAN of a table or index
             assert "TEMP B-TREE" not in step, (name, plan)  # ORDER BY served by the index order
 
