@@ -9,7 +9,8 @@ QUERY PLAN. Plans are pinned (INDEXED BY, CROSS JOIN) rather than left to the pl
 
 The event logs (views, audit entries) are kept too, and a load builds the aggregates from them (one GROUP
 BY per aggregate). They are most of the database, so their rows are narrow: a target (type, id) and a user
-id are small integers (`targets`, `people`), and an audit entry is its id, instants and keys plus two
+id are small integers (`targets`, `people`), an event's ObjectId is its 12 bytes (a BLOB sorts as its lower-case
+hex does, so the lists' `id DESC` is unchanged), and an audit entry is its id, instants and keys plus two
 shared documents, the entry without its own id and instants (`bodies`) and its details (`details`): a
 million entries hold a few thousand of each. Together they give back the JSON document that was loaded,
 key for key and in its order (store/sqlite_rows.py makes the rows, audit_doc() the document). An in-memory
@@ -26,7 +27,8 @@ from typing import Any
 from mock_server.store.base import AuditLogFilter
 from mock_server.timestamps import MS_PER_DAY, to_ms
 
-SCHEMA_VERSION = "5"  # 3: no dashboards.head; 4: sessions; 5: narrow event rows (targets, people, bodies)
+SCHEMA_VERSION = "5"  # 3: no dashboards.head; 4: sessions; 5: narrow event rows (integer keys, shared bodies,
+# ObjectIds as their 12 bytes)
 
 _UUID_TYPES = ("dashboard", "tool_mapping")  # target ids that are UUIDs, stored lower-case
 
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS people (pid INTEGER PRIMARY KEY, user_id TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS bodies (bid INTEGER PRIMARY KEY, body BLOB NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS details (did INTEGER PRIMARY KEY, body BLOB NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS views (
-    id TEXT NOT NULL, tid INTEGER NOT NULL, pid INTEGER NOT NULL, viewed_ms INTEGER NOT NULL);
+    id BLOB NOT NULL, tid INTEGER NOT NULL, pid INTEGER NOT NULL, viewed_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dashboard_totals (
     dashboard_id TEXT PRIMARY KEY, known INTEGER NOT NULL, view_count INTEGER NOT NULL,
     unique_viewers INTEGER NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL) WITHOUT ROWID;
@@ -56,7 +58,7 @@ CREATE TABLE IF NOT EXISTS dashboard_days (
     dashboard_id TEXT NOT NULL, day INTEGER NOT NULL, views INTEGER NOT NULL,
     PRIMARY KEY (dashboard_id, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_logs (
-    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, tid INTEGER NOT NULL, action TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY, id BLOB NOT NULL, tid INTEGER NOT NULL, action TEXT NOT NULL,
     pid INTEGER NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER, bid INTEGER NOT NULL, did INTEGER);
 CREATE TABLE IF NOT EXISTS audit_counts (
     tid INTEGER NOT NULL, action TEXT NOT NULL, pid INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -92,8 +94,8 @@ DATA_TABLES = ("users", "dashboards", "mappings", "targets", "people", "bodies",
 # record_view runs, in one BEGIN IMMEDIATE transaction: INSERT_VIEW, then VIEW_COUNT (the new total).
 VIEW_APPLY = (
     """CREATE TEMP TABLE IF NOT EXISTS view_inbox (
-        seq INTEGER PRIMARY KEY, view_id TEXT NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL,
-        user_email TEXT NOT NULL, ms INTEGER NOT NULL, day INTEGER NOT NULL, audit_id TEXT NOT NULL,
+        seq INTEGER PRIMARY KEY, view_id BLOB NOT NULL, dashboard_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        user_email TEXT NOT NULL, ms INTEGER NOT NULL, day INTEGER NOT NULL, audit_id BLOB NOT NULL,
         body TEXT)""",
     """CREATE TEMP TRIGGER IF NOT EXISTS view_inbox_apply AFTER INSERT ON view_inbox BEGIN
         SELECT RAISE(ABORT, 'record_view before any dataset was loaded')

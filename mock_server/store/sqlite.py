@@ -24,7 +24,7 @@ from mock_server.store import sql
 from mock_server.store.base import AuditLogFilter, Dataset, Page, Store, StoreError, dashboard_stats, stats_window
 from mock_server.store.changes import Changes
 from mock_server.store.sessions import SessionTable
-from mock_server.store.sqlite_rows import audit_doc
+from mock_server.store.sqlite_rows import audit_doc, oid_bytes
 from mock_server.store.sqlite_rows import load as load_rows
 from mock_server.store.connections import (Pool, SingleConnection, bound_wal, connect, immediate,
                                            snapshot)
@@ -162,8 +162,12 @@ class SQLiteStore:
         return Page(items=[audit_doc(row) for row in rows], total=total)
 
     def audit_log(self, audit_log_id: str) -> dict | None:
+        try:
+            key = oid_bytes(audit_log_id, "audit entry id")
+        except StoreError:  # no entry has such an id
+            return None
         with self._conns.connection() as conn:
-            row = conn.execute(sql.AUDIT_BY_ID, (audit_log_id.lower(),)).fetchone()
+            row = conn.execute(sql.AUDIT_BY_ID, (key,)).fetchone()
         return audit_doc(row) if row is not None else None
 
     # -- writes ----------------------------------------------------------------------------------------
@@ -175,8 +179,8 @@ class SQLiteStore:
         view_id, stamp = object_id(at), iso_ms(ms)
         with self._write() as conn:
             try:
-                conn.execute(sql.INSERT_VIEW, (view_id, dashboard_id, user_id, user["email"], ms,
-                                               ms // MS_PER_DAY, object_id(at)))
+                conn.execute(sql.INSERT_VIEW, (bytes.fromhex(view_id), dashboard_id, user_id, user["email"], ms,
+                                               ms // MS_PER_DAY, bytes.fromhex(object_id(at))))
             except sqlite3.IntegrityError as exc:
                 if "before any dataset" in str(exc):
                     raise StoreError("record_view before any dataset was loaded") from exc

@@ -6,7 +6,8 @@ did). tid and pid are the small integers of the target (type, id) and of the use
 `people`); bid is the entry's `body`, the document with null in place of its `_id`, of `createdAt`, of an
 `updatedAt` kept in updated_ms and of its `details`, which have their own table (did). A million generated
 entries share a few thousand bodies and details (a user's views of one dashboard have one body), so an entry
-costs its id, two instants and a few integers instead of a JSON copy of itself.
+costs its id, two instants and a few integers instead of a JSON copy of itself. Ids are ObjectIds (the spec's
+pattern, which scenarios check) kept as their 12 bytes: oid_bytes() refuses any other id with a StoreError.
 
 Nothing is lost: an instant that iso_ms() would not write back exactly (another form, or not a string) stays
 in the body as it came, and so does a null `details`; keys keep their order. The `view` entries a
@@ -21,15 +22,25 @@ import orjson
 
 from mock_server.bulk import no_cyclic_gc
 from mock_server.store import sql
-from mock_server.store.base import Dataset
+from mock_server.store.base import Dataset, StoreError
 from mock_server.timestamps import canonical_ms, iso_ms, ms_from_iso
+
+
+def oid_bytes(object_id: str, what: str) -> bytes:
+    """The 12 bytes of an ObjectId (24 hex digits, either case)."""
+    if len(object_id) == 24:
+        try:
+            return bytes.fromhex(object_id)
+        except ValueError:
+            pass
+    raise StoreError(f"{what} {object_id!r} is not an ObjectId (24 hexadecimal digits)")
 
 
 def audit_doc(row: tuple) -> dict:
     """The document of an audit row read as sql._AUDIT_ROW: (id, created_ms, updated_ms, body, details)."""
     oid, created_ms, updated_ms, body, details = row
     doc = orjson.loads(body)
-    doc["_id"] = oid
+    doc["_id"] = oid.hex()
     if doc.get("createdAt", "") is None:
         doc["createdAt"] = iso_ms(created_ms)
     if updated_ms is not None:
@@ -64,7 +75,7 @@ class Rows:
         return pid
 
     def view(self, view: dict) -> tuple:
-        return (view["_id"].lower(), self._tid("dashboard", view["dashboardId"]), self._pid(view["userId"]),
+        return (oid_bytes(view["_id"], "view _id"), self._tid("dashboard", view["dashboardId"]), self._pid(view["userId"]),
                 ms_from_iso(view["viewedAt"]))
 
     def audit(self, entry: dict) -> tuple:
@@ -93,7 +104,7 @@ class Rows:
         bid = self.bodies.get(blob)
         if bid is None:
             bid = self.bodies[blob] = len(self.bodies) + 1
-        return (entry["_id"].lower(), self._tid(entry["type"], entry["target_id"]), entry["action"],
+        return (oid_bytes(entry["_id"], "audit entry _id"), self._tid(entry["type"], entry["target_id"]), entry["action"],
                 self._pid(entry["user_id"]), created_ms, updated_ms, bid, did)
 
     def write_keys(self, conn: sqlite3.Connection) -> None:

@@ -354,6 +354,7 @@ def test_audit_log_by_id_is_case_insensitive_and_plain(store, dataset):
     assert type(found) is dict and found == entry
     assert store.audit_log(entry["_id"].upper()) == entry
     assert store.audit_log("ffffffffffffffffffffffff") is None
+    assert store.audit_log("not-an-object-id") is None  # what a store cannot hold it has not got
 
 
 def test_an_entry_comes_back_as_it_was_loaded_whatever_its_form(make_store):

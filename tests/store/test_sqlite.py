@@ -299,3 +299,15 @@ def test_acknowledged_views_survive_kill_9(tmp_path):
     with s._conns.connection() as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     s.close()
+
+
+def test_an_id_that_is_no_object_id_is_refused_and_the_loaded_data_stays(file_store):
+    """The event ids are kept as their 12 bytes (store/sqlite_rows.py): a dataset with another id is refused
+    whole, with the id named, and the data loaded before it is still there."""
+    file_store.load(small_dataset())
+    before = file_store.counts()
+    bad = small_dataset()
+    bad.audit_logs = [*bad.audit_logs[:5], {**bad.audit_logs[5], "_id": "entry-6"}]
+    with pytest.raises(StoreError, match="audit entry _id 'entry-6' is not an ObjectId"):
+        file_store.load(bad)
+    assert file_store.counts() == before
