@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The large start-up: `insights-mock serve --views 1000000 --audit-logs 1000000 --port 0`, in memory and with
 `--db`, timed from the process start to its `listening on http://HOST:PORT` line (then /__admin/health must
-answer 200), with the process tree's peak memory (issue 20: under 10 s and 500 MB in each mode).
+answer 200), with the process tree's peak memory (issue 20: under 10 s and 500 MB in each mode). With `--db`
+the server is then started once more on the file it filled (`db, loaded file`): a restart loads nothing.
 
     python3 bench/startup_large.py                         this checkout, both modes, one run each
     python3 bench/startup_large.py --modes db --views 100000 --audit-logs 100000
@@ -120,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown mode {mode!r}: memory or db")
         with tempfile.TemporaryDirectory(prefix="startup-large-") as work:
             h.log(f"{mode}: starting {args.views:,} views + {args.audit_logs:,} audit entries from {args.root}")
-            run = start_once(args, mode, Path(work))
-            h.log(f"  ready in {run['ready_s']:.2f} s ({run['cpu_s']:.2f} s of CPU), peak {run['peak_mb']:.0f} MB, "
-                  f"health {run['health']}")
-            runs.append(run)
+            starts = [start_once(args, mode, Path(work))]
+            if mode == "db":  # and again on the file it filled: how a team with --db restarts
+                starts.append({**start_once(args, mode, Path(work)), "mode": "db, loaded file"})
+            for run in starts:
+                h.log(f"  {run['mode']}: ready in {run['ready_s']:.2f} s ({run['cpu_s']:.2f} s of CPU), "
+                      f"peak {run['peak_mb']:.0f} MB, health {run['health']}")
+            runs.extend(starts)
     rows = [[r["mode"], h.fmt(r["ready_s"]), h.fmt(r["cpu_s"]), h.fmt(r["peak_mb"], ".0f"), str(r["health"]),
              h.verdict(r["ready_s"] < TARGETS["ready_max_s"]), h.verdict(r["peak_mb"] < TARGETS["peak_rss_max_mb"])]
             for r in runs]
