@@ -218,15 +218,18 @@ def test_scaling_sizes():
 
 def test_startup_large_times_both_modes_to_the_listening_line(tmp_path):
     """A small live run of bench/startup_large.py: each mode reached `listening on`, answered its health check
-    with the data's counts (so no run is timed without its data), and reported CPU and a peak memory."""
+    with the data's counts (so no run is timed without its data), and reported CPU and a peak memory; the --db
+    restart served the data the first start loaded."""
     assert startup_large.main(["--views", "2000", "--audit-logs", "1000", "--out", str(tmp_path)]) == 0
     (result,) = tmp_path.glob("startup_large-*.json")
     runs = json.loads(result.read_text())["runs"]
-    assert [r["mode"] for r in runs] == ["memory", "db"]
+    assert [r["mode"] for r in runs] == ["memory", "db", "db, loaded file"]
     for r in runs:
         assert r["health"] == 200 and r["counts"]["views"] >= 2000 and r["counts"]["audit_logs"] >= 1000
         assert 0 < r["cpu_s"] <= r["ready_s"] * h.cores() and r["peak_mb"] > 20
     assert runs[1]["db_file_mb"] > 0
+    # the restart served the file the first start filled: the same data, in the same file
+    assert runs[2]["counts"] == runs[1]["counts"] and runs[2]["argv"] == runs[1]["argv"]
 
 
 def test_ceiling_answers_each_path_with_its_body():
